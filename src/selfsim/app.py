@@ -1,0 +1,165 @@
+"""The facade users hold: :class:`Collection`, a store, its encoder and the tasks, composed.
+
+>>> from selfsim import Collection
+>>> with Collection.create("notes", encoder="all-MiniLM-L6-v2") as notes:   # doctest: +SKIP
+...     notes.add([{"id": "1", "text": "Reset a forgotten password", "team": "auth"}])
+...     hits = notes.search("I can't log in", k=5, filter={"team": "auth"})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from selfsim.config import DEFAULT_ENCODER, ChunkingConfig, CollectionConfig, IngestConfig, SearchConfig, SearchMode
+from selfsim.data.records import Record
+from selfsim.encoders.base import Encoder
+from selfsim.errors import ConfigError, NotFoundError
+from selfsim.registry import load_encoder
+from selfsim.store.collection import DATABASE_FILE, Store
+from selfsim.store.database import StoredItem
+from selfsim.store.filters import Filter
+from selfsim.tasks import ingest
+from selfsim.tasks.ingest import IngestReport
+from selfsim.tasks.search import Hit, search
+
+RecordLike = Record | Mapping[str, Any]
+
+
+class Collection:
+    """A directory of items with their chunks, embeddings, keyword index and vector index.
+
+    Create one with :meth:`create`, reopen it with :meth:`open`; use it as a
+    context manager (or call :meth:`close`) so the vector index is saved.
+    """
+
+    def __init__(self, store: Store, encoder: Encoder, search_config: SearchConfig = SearchConfig()) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.search_config = search_config
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, encoder: str | Encoder = DEFAULT_ENCODER, index: str = "Flat",
+               chunking: ChunkingConfig = ChunkingConfig()) -> "Collection":
+        """Make a new collection at ``path`` (a directory that must not hold one yet).
+
+        ``encoder`` is a registered name, a sentence-transformers model directory
+        or an :class:`~selfsim.encoders.base.Encoder`; ``index`` a FAISS spec.
+        """
+        path = Path(path)
+        if (path / DATABASE_FILE).exists():
+            raise ConfigError(f"{path} already holds a collection; open it instead or pick a new path.")
+        model = load_encoder(encoder) if isinstance(encoder, str) else encoder
+        config = CollectionConfig(encoder=model.name, index=index, chunking=chunking)
+        store = Store.create(path, config, model.name, model.version, model.dim)
+        return cls(store, model)
+
+    @classmethod
+    def open(cls, path: str | Path, encoder: Encoder | None = None) -> "Collection":
+        """Open the collection at ``path`` with the encoder it was made with (or ``encoder``,
+        which must be that same model)."""
+        store = Store.open(path)
+        _, name, version, dim = store.encoder
+        model = encoder if encoder is not None else load_encoder(name)
+        if model.version != version or model.dim != dim:
+            raise ConfigError(f"{path} was embedded with {name} (weights {version}) but the encoder now "
+                              f"loaded has weights {model.version}; open it with the model that made it.")
+        return cls(store, model)
+
+    @classmethod
+    def open_or_create(cls, path: str | Path, **create_options: Any) -> "Collection":
+        """Open the collection at ``path``, creating it (with ``create_options``) if there is none."""
+        if (Path(path) / DATABASE_FILE).exists():
+            return cls.open(path)
+        return cls.create(path, **create_options)
+
+    def close(self) -> None:
+        """Save the vector index and close the database."""
+        self.store.close()
+
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def add(self, records: Iterable[RecordLike], batch_size: int = 256) -> IngestReport:
+        """Add new items; an id that already exists is an error (its batch is not written)."""
+        return ingest.write_records(self.store, self.encoder, map(_as_record, records), replace=False,
+                                    batch_size=batch_size)
+
+    def upsert(self, records: Iterable[RecordLike], batch_size: int = 256) -> IngestReport:
+        """Add items, replacing any item with the same id (text, metadata, chunks and vectors)."""
+        return ingest.write_records(self.store, self.encoder, map(_as_record, records), replace=True,
+                                    batch_size=batch_size)
+
+    def index_files(self, paths: Sequence[str | Path], config: IngestConfig = IngestConfig(),
+                    progress: ingest.Progress | None = None) -> IngestReport:
+        """Upsert every record of JSONL, CSV/TSV or Parquet files; see :func:`selfsim.tasks.ingest.ingest_files`."""
+        return ingest.ingest_files(self.store, self.encoder, paths, config, progress)
+
+    def delete(self, ids: Iterable[str]) -> list[str]:
+        """Delete items by id in one transaction; returns the ids that did not exist."""
+        return self.store.delete(list(ids))
+
+    def set_index(self, spec: str) -> None:
+        """Rebuild the vector index with a new FAISS spec (``"Flat"``, ``"HNSW32"``, ``"IVF256,Flat"``)."""
+        self.store.rebuild_index(spec)
+        self.store.save_index()
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get(self, item_id: str) -> StoredItem:
+        """The item with this id; raises :class:`~selfsim.errors.NotFoundError` when there is none."""
+        item = self.store.get(item_id)
+        if item is None:
+            raise NotFoundError(f"no item with id {item_id!r} in {self.store.directory}; check the id.")
+        return item
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and self.store.get(item_id) is not None
+
+    def __len__(self) -> int:
+        return self.store.count()
+
+    def __iter__(self) -> Iterator[StoredItem]:
+        return self.store.iterate()
+
+    def items(self, filter: Filter | None = None) -> Iterator[StoredItem]:
+        """Every item passing ``filter``, in the order they were first added."""
+        return self.store.iterate(filter)
+
+    def search(self, query: str, k: int = 10, mode: SearchMode | None = None,
+               filter: Filter | None = None, config: SearchConfig | None = None) -> list[Hit]:
+        """The ``k`` best items for ``query``: ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"``
+        (the default); ``filter`` restricts by metadata (see :mod:`selfsim.store.filters`)."""
+        return search(self.store, self.encoder, query, k, mode, filter, config or self.search_config)
+
+    def info(self) -> dict[str, Any]:
+        """A summary: path, counts, encoder, index spec and generation."""
+        _, name, version, dim = self.store.encoder
+        config = self.store.config
+        index = self.store.index
+        return {"path": str(self.store.directory), "items": len(self),
+                "chunks": self.store.database.count_chunks(), "encoder": name, "encoder_version": version,
+                "dim": dim, "index": config.index, "index_in_use": index.built_spec,
+                "generation": self.store.generation, "chunking": config.to_dict()["chunking"]}
+
+
+def _as_record(record: RecordLike) -> Record:
+    if isinstance(record, Record):
+        return record
+    if not isinstance(record, Mapping):
+        raise ConfigError(f"an item must be a Record or a mapping with 'id' and 'text', not {type(record).__name__}.")
+    if "text" not in record or not isinstance(record["text"], str) or not record["text"].strip():
+        raise ConfigError(f"the item {record.get('id', '?')!r} has no text; give each item a non-empty 'text'.")
+    if record.get("id") in (None, ""):
+        raise ConfigError("an item has no 'id'; give each item an id (it is how upsert and delete find it).")
+    metadata = dict(record.get("metadata") or {})
+    metadata.update({k: v for k, v in record.items() if k not in ("id", "text", "metadata")})
+    return Record(str(record["id"]), record["text"], metadata)

@@ -1,0 +1,104 @@
+"""Config dataclasses for every component, with defaults that run.
+
+A collection stores its :class:`CollectionConfig` in its database, so a
+collection reopened later uses the encoder, chunking and index it was made with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from selfsim.errors import ConfigError
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+SearchMode = Literal["dense", "keyword", "hybrid"]
+FusionMethod = Literal["rrf", "weighted"]
+ErrorPolicy = Literal["stop", "skip"]
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    """How long texts are split into overlapping windows of words.
+
+    The default window fits all-MiniLM-L6-v2's 256-token limit for ordinary
+    English prose (about 1.3 word pieces per word).
+    """
+
+    max_words: int = 160
+    overlap_words: int = 32
+
+    def __post_init__(self) -> None:
+        if self.max_words < 1:
+            raise ConfigError("max_words must be at least 1; pick a chunk length such as 160.")
+        if not 0 <= self.overlap_words < self.max_words:
+            raise ConfigError("overlap_words must be at least 0 and smaller than max_words.")
+
+
+@dataclass(frozen=True)
+class CollectionConfig:
+    """What a collection is made of: its encoder, its vector index spec and its chunking."""
+
+    encoder: str = DEFAULT_ENCODER
+    index: str = "Flat"
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form, as stored in the collection's database."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CollectionConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are ignored so older collections still open."""
+        chunking = ChunkingConfig(**data.get("chunking", {}))
+        return cls(encoder=data.get("encoder", DEFAULT_ENCODER), index=data.get("index", "Flat"),
+                   chunking=chunking)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How records are read from files and written to a collection."""
+
+    id_field: str = "id"
+    text_fields: tuple[str, ...] = ("text",)
+    metadata_fields: tuple[str, ...] | None = None  # None keeps every other field
+    encoding: str = "utf-8"
+    on_error: ErrorPolicy = "stop"
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("stop", "skip"):
+            raise ConfigError(f"on_error must be 'stop' or 'skip', not {self.on_error!r}.")
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be at least 1.")
+        if not self.text_fields:
+            raise ConfigError("name at least one text field.")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How a query is answered.
+
+    ``candidates`` is how deep each signal's list goes before fusion; ``rrf_k``
+    damps reciprocal-rank fusion (smaller trusts the top ranks more);
+    ``dense_weight`` weighs the dense signal against the keyword one, in both
+    fusion methods.
+    """
+
+    mode: SearchMode = "hybrid"
+    fusion: FusionMethod = "rrf"
+    candidates: int = 100
+    rrf_k: float = 10.0
+    dense_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("dense", "keyword", "hybrid"):
+            raise ConfigError(f"unknown search mode {self.mode!r}; use dense, keyword or hybrid.")
+        if self.fusion not in ("rrf", "weighted"):
+            raise ConfigError(f"unknown fusion {self.fusion!r}; use rrf or weighted.")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ConfigError("dense_weight must lie between 0 and 1.")
+        if self.candidates < 1 or self.rrf_k <= 0:
+            raise ConfigError("candidates must be at least 1 and rrf_k above 0.")

@@ -1,0 +1,1 @@
+"""Data layer: reading records from files and turning texts into chunks."""

@@ -1,0 +1,1 @@
+"""Store layer: SQLite as the source of truth, derived FAISS vector indexes."""

@@ -1,0 +1,244 @@
+"""A collection directory: the SQLite database plus the vector index derived from it.
+
+The :class:`Store` offers the primitives the tasks build on (put, get,
+delete, iterate, nearest items under a filter, keyword matches under a filter,
+the generation counter) and keeps the vector index in step with the database:
+opening a collection whose saved index is behind applies the changes since
+(or rebuilds the index), and every query first catches up with writes that
+another process may have committed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from selfsim.config import CollectionConfig
+from selfsim.errors import ConfigError
+from selfsim.store.database import Database, PreparedItem, StoredItem
+from selfsim.store.filters import Filter
+from selfsim.store.vectors import VectorIndex
+
+DATABASE_FILE = "collection.sqlite"
+INDEX_DIR = "index"
+
+
+class Store:
+    """The source of truth (SQLite) and its vector index, for one encoder's vectors."""
+
+    def __init__(self, directory: Path, database: Database) -> None:
+        self.directory = directory
+        self.database = database
+        self._lock = threading.RLock()
+        self._index: VectorIndex | None = None
+        self._dirty = False  # the in-memory index differs from the saved one
+        self._wrote = False  # this process committed writes the index has not seen yet
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, directory: str | Path, config: CollectionConfig, encoder_name: str,
+               encoder_version: str, dim: int) -> "Store":
+        """Make a new, empty collection directory."""
+        directory = Path(directory)
+        VectorIndex.check_spec(config.index, dim)
+        directory.mkdir(parents=True, exist_ok=True)
+        database = Database.create(directory / DATABASE_FILE, config)
+        database.register_encoder(encoder_name, encoder_version, dim)
+        return cls(directory, database)
+
+    @classmethod
+    def open(cls, directory: str | Path) -> "Store":
+        """Open an existing collection directory."""
+        directory = Path(directory)
+        return cls(directory, Database.open(directory / DATABASE_FILE))
+
+    def close(self) -> None:
+        """Bring the index up to date and save it if this process changed anything, then close."""
+        with self._lock:
+            if self._wrote or self._index is not None:
+                self.sync()
+                self.save_index()
+            self.database.close()
+
+    @property
+    def config(self) -> CollectionConfig:
+        """The collection's configuration."""
+        return self.database.config
+
+    @property
+    def generation(self) -> int:
+        """The store generation: the number of committed writes."""
+        return self.database.generation
+
+    @property
+    def encoder(self) -> tuple[int, str, str, int]:
+        """``(id, name, version, dim)`` of the encoder whose vectors are indexed."""
+        active = self.database.active_encoder
+        if active is None:
+            raise ConfigError(f"{self.directory} has no encoder recorded; re-create the collection.")
+        return active
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def put(self, items: Sequence[PreparedItem], *, replace: bool) -> int:
+        """Write items in one transaction (replacing existing ids when ``replace``); returns the generation."""
+        with self._lock:
+            generation = self.database.write_items(items, self.encoder[0], replace=replace)
+            self._wrote = True
+        return generation
+
+    def delete(self, ids: Sequence[str]) -> list[str]:
+        """Delete items by id in one transaction; returns the ids that were not there."""
+        with self._lock:
+            _, missing = self.database.delete_items(ids)
+            self._wrote = True
+        return missing
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get(self, item_id: str) -> StoredItem | None:
+        """The item with this id, or None."""
+        return self.database.get_item(item_id)
+
+    def iterate(self, filter: Filter | None = None) -> Iterator[StoredItem]:
+        """Every item passing ``filter``."""
+        return self.database.iter_items(filter)
+
+    def count(self) -> int:
+        """How many items there are."""
+        return self.database.count_items()
+
+    def items_by_key(self, keys: Sequence[int]) -> dict[int, StoredItem]:
+        """Items by internal key."""
+        return self.database.items_by_key(keys)
+
+    def chunk_items(self, chunk_ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
+        """For each chunk id: ``(item_key, position, start, end)``."""
+        return self.database.chunk_items(chunk_ids)
+
+    def chunks_of(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, int, int]]]:
+        """For each item key: its chunks as ``(chunk_id, position, start, end)``."""
+        return self.database.chunks_of(keys)
+
+    # -- the vector index ------------------------------------------------------------------------
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index, brought up to date with the database."""
+        with self._lock:
+            self.sync()
+            assert self._index is not None
+            return self._index
+
+    def sync(self) -> None:
+        """Bring the in-memory vector index up to the database's generation."""
+        with self._lock:
+            generation = self.database.generation
+            if self._index is None:
+                self._index = VectorIndex.load(self.directory / INDEX_DIR)
+                if self._index is not None and not self._usable(self._index):
+                    self._index = None
+                if self._index is None:
+                    self.rebuild_index()
+                    return
+            index = self._index
+            if index.generation == generation and not index.wants_rebuild:
+                return
+            changes = self.database.changes_since(index.generation, self.encoder[0])
+            if len(changes.removed_ids) and not index.can_remove:
+                self.rebuild_index()
+                return
+            index.remove(changes.removed_ids)
+            index.add(changes.added_ids, changes.added_vectors)
+            index.generation = generation
+            self._dirty = True
+            if index.wants_rebuild and index.trainable_with(index.size):
+                self.rebuild_index()  # enough vectors now to train the index that was asked for
+
+    def _usable(self, index: VectorIndex) -> bool:
+        pruned_to = int(self.database.get_meta("tombstones_pruned_to", 0))
+        return (index.spec == self.config.index and index.dim == self.encoder[3]
+                and pruned_to <= index.generation <= self.database.generation)
+
+    def rebuild_index(self, spec: str | None = None) -> None:
+        """Build the vector index afresh from the stored vectors (with a new ``spec`` if given)."""
+        with self._lock:
+            if spec is not None and spec != self.config.index:
+                VectorIndex.check_spec(spec, self.encoder[3])
+                config = self.config
+                self.database.set_config(CollectionConfig(config.encoder, spec, config.chunking))
+            generation = self.database.generation
+            batches = list(self.database.vectors(self.encoder[0]))
+            dim = self.encoder[3]
+            ids = np.concatenate([b[0] for b in batches]) if batches else np.zeros(0, dtype=np.int64)
+            vectors = (np.concatenate([b[1] for b in batches]) if batches
+                       else np.zeros((0, dim), dtype=np.float32))
+            self._index = VectorIndex.build(self.config.index, dim, ids, vectors, generation)
+            self._dirty = True
+
+    def save_index(self) -> None:
+        """Persist the index if it changed since it was last saved, and forget deletions it reflects."""
+        with self._lock:
+            if self._index is None or not self._dirty:
+                return
+            self._index.save(self.directory / INDEX_DIR)
+            self._dirty = False
+            self.database.set_meta("tombstones_pruned_to", self._index.generation)
+            self.database.prune_tombstones(self._index.generation)
+
+    # -- nearest neighbours and keyword matches --------------------------------------------------
+
+    def nearest_items(self, query: np.ndarray, k: int,
+                      filter: Filter | None = None) -> list[tuple[int, float, int]]:
+        """The ``k`` items nearest ``query`` (a unit vector), among items passing ``filter``.
+
+        Each result is ``(item_key, score, chunk_id)`` for the item's best chunk. The filter is
+        applied inside the vector search, so ``k`` results come back whenever ``k`` items pass.
+        """
+        if k <= 0:
+            return []
+        index = self.index
+        allowed = None if not filter else self.database.chunk_ids_matching(filter)
+        available = index.size if allowed is None else len(allowed)
+        if available == 0:
+            return []
+        fetch = min(available, max(2 * k, k + 16))
+        while True:
+            scores, ids = index.search(query, fetch, allowed)
+            found = int((ids[0] >= 0).sum())
+            if allowed is not None and found < fetch:
+                # An approximate index can lose filtered neighbours; score the allowed vectors exactly.
+                scores, ids = self._exact(query, allowed, fetch)
+            best = self._best_per_item(scores[0], ids[0])
+            if len(best) >= k or fetch >= available:
+                return best[:k]
+            fetch = min(available, fetch * 4)
+
+    def _exact(self, query: np.ndarray, allowed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        parts = list(self.database.vectors(self.encoder[0], allowed))
+        ids = np.concatenate([p[0] for p in parts])
+        vectors = np.concatenate([p[1] for p in parts])
+        scores = vectors @ np.asarray(query, dtype=np.float32).reshape(-1)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return scores[order][None, :], ids[order][None, :]
+
+    def _best_per_item(self, scores: np.ndarray, ids: np.ndarray) -> list[tuple[int, float, int]]:
+        valid = ids >= 0
+        owners = self.database.chunk_items(ids[valid].tolist())
+        best: dict[int, tuple[int, float, int]] = {}
+        for score, chunk_id in zip(scores[valid].tolist(), ids[valid].tolist()):
+            owner = owners.get(chunk_id)
+            if owner is None:
+                continue  # a chunk deleted by a writer since the index was caught up
+            key = owner[0]
+            if key not in best:  # results arrive best first, so the first chunk of an item is its best
+                best[key] = (key, score, chunk_id)
+        return list(best.values())
+
+    def keyword_items(self, match: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best ``(item_key, BM25 score)`` for an FTS5 MATCH expression under ``filter``."""
+        return self.database.keyword(match, k, filter)

@@ -1,0 +1,454 @@
+"""The collection database: SQLite (WAL) holding items, chunks, embeddings and the keyword index.
+
+SQLite is the source of truth. Every write is one transaction that also bumps
+the store *generation*; chunks remember the generation that added them and
+deleted chunks leave a tombstone with the generation that removed them, so a
+vector index built at generation ``g`` can be brought up to date from
+:meth:`Database.changes_since`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selfsim.config import CollectionConfig
+from selfsim.data.chunking import Chunk
+from selfsim.data.records import Record
+from selfsim.errors import ConfigError, NotFoundError, SelfsimError
+from selfsim.store.filters import Filter, compile_filter
+from selfsim.store.lexical import TOKENIZER
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE items (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{{}}',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    generation INTEGER NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so vector ids stay unambiguous
+    item_key INTEGER NOT NULL REFERENCES items(key),
+    position INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    generation INTEGER NOT NULL
+);
+CREATE INDEX chunks_item ON chunks(item_key);
+CREATE INDEX chunks_generation ON chunks(generation);
+CREATE TABLE encoders (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (name, version)
+);
+CREATE TABLE embeddings (
+    chunk_id INTEGER NOT NULL REFERENCES chunks(id),
+    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
+    vector BLOB NOT NULL,
+    PRIMARY KEY (chunk_id, encoder_id)
+);
+CREATE TABLE tombstones (chunk_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+CREATE INDEX tombstones_generation ON tombstones(generation);
+CREATE VIRTUAL TABLE items_fts USING fts5(text, tokenize='{TOKENIZER}');
+"""
+
+
+@dataclass(frozen=True)
+class PreparedItem:
+    """A record ready to store: its chunks and one unit vector per chunk."""
+
+    record: Record
+    chunks: list[Chunk]
+    vectors: np.ndarray  # (n_chunks, dim) float32
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """An item as the store holds it."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    created_at: float
+    updated_at: float
+    key: int
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What happened after a generation: chunks added (with their vectors) and chunks removed."""
+
+    added_ids: np.ndarray  # (N,) int64
+    added_vectors: np.ndarray  # (N, dim) float32
+    removed_ids: np.ndarray  # (M,) int64
+
+
+class Database:
+    """A collection's SQLite file. Use :meth:`create` or :meth:`open`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self.connection = connection
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: Path, config: CollectionConfig) -> "Database":
+        """Make a new database file at ``path`` holding ``config``."""
+        if path.exists():
+            raise SelfsimError(f"{path} already exists; open it instead, or pick a new path.")
+        database = cls(path, _connect(path))
+        with database.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    database.connection.execute(statement)
+            database._set_meta("schema_version", SCHEMA_VERSION)
+            database._set_meta("generation", 0)
+            database._set_meta("config", config.to_dict())
+        return database
+
+    @classmethod
+    def open(cls, path: Path) -> "Database":
+        """Open an existing database file."""
+        if not path.is_file():
+            raise NotFoundError(f"{path.parent} is not a selfsim collection; create it first "
+                                "(selfsim index makes one).")
+        database = cls(path, _connect(path))
+        version = int(database.get_meta("schema_version", 0))
+        if version != SCHEMA_VERSION:
+            raise SelfsimError(f"{path.parent} was written by a different selfsim (schema {version}); "
+                               f"use the version that made it or re-index into a new collection.")
+        return database
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding the write lock from its start (BEGIN IMMEDIATE), so the
+        generation it reads is the one it increments even with several writing processes."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (committed data is already on disk)."""
+        self.connection.close()
+
+    # -- meta ------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """A value from the meta table (JSON-decoded), or ``default``."""
+        row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Record a value in the meta table in its own transaction."""
+        with self.transaction():
+            self._set_meta(key, value)
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        self.connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                (key, json.dumps(value)))
+
+    @property
+    def generation(self) -> int:
+        """The number of committed writes so far."""
+        return int(self.get_meta("generation", 0))
+
+    @property
+    def config(self) -> CollectionConfig:
+        """The collection's configuration."""
+        return CollectionConfig.from_dict(self.get_meta("config", {}))
+
+    def set_config(self, config: CollectionConfig) -> None:
+        """Record a changed configuration (for example a new index spec)."""
+        with self.transaction():
+            self._set_meta("config", config.to_dict())
+
+    def _next_generation(self) -> int:
+        generation = self.generation + 1
+        self._set_meta("generation", generation)
+        return generation
+
+    # -- encoders --------------------------------------------------------------------------------
+
+    def register_encoder(self, name: str, version: str, dim: int) -> int:
+        """The id of the encoder ``(name, version)``, adding it if new."""
+        with self.transaction():
+            self.connection.execute(
+                "INSERT OR IGNORE INTO encoders (name, version, dim, created_at) VALUES (?, ?, ?, ?)",
+                (name, version, dim, time.time()))
+            row = self.connection.execute("SELECT id FROM encoders WHERE name = ? AND version = ?",
+                                          (name, version)).fetchone()
+            if self.get_meta("active_encoder") is None:
+                self._set_meta("active_encoder", row[0])
+        return int(row[0])
+
+    @property
+    def active_encoder(self) -> tuple[int, str, str, int] | None:
+        """``(id, name, version, dim)`` of the encoder whose vectors the index holds."""
+        encoder_id = self.get_meta("active_encoder")
+        if encoder_id is None:
+            return None
+        row = self.connection.execute("SELECT id, name, version, dim FROM encoders WHERE id = ?",
+                                      (encoder_id,)).fetchone()
+        return (int(row[0]), row[1], row[2], int(row[3]))
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def write_items(self, items: Sequence[PreparedItem], encoder_id: int, *, replace: bool) -> int:
+        """Store ``items`` in one transaction and return the new generation.
+
+        With ``replace`` an existing id is overwritten (its chunks, vectors and
+        keyword entry with it); without it an existing id is an error and
+        nothing is written.
+        """
+        now = time.time()
+        ids = [item.record.id for item in items]
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            repeated = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+            raise SelfsimError(f"the id {repeated!r} appears twice in one batch; give each item its own id.")
+        connection = self.connection
+        with self.transaction():
+            existing = self._keys_for(ids)
+            if existing and not replace:
+                first = next(iter(existing))
+                raise SelfsimError(f"an item with id {first!r} already exists; use upsert to replace it.")
+            generation = self._next_generation()
+            self._remove_chunks([existing[i] for i in ids if i in existing], generation)
+            for item in items:
+                record = item.record
+                metadata = json.dumps(record.metadata, ensure_ascii=False)
+                key = existing.get(record.id)
+                if key is None:
+                    key = connection.execute(
+                        "INSERT INTO items (id, text, metadata, created_at, updated_at, generation) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (record.id, record.text, metadata, now, now, generation)).lastrowid
+                else:
+                    connection.execute(
+                        "UPDATE items SET text = ?, metadata = ?, updated_at = ?, generation = ? "
+                        "WHERE key = ?", (record.text, metadata, now, generation, key))
+                    connection.execute("DELETE FROM items_fts WHERE rowid = ?", (key,))
+                connection.execute("INSERT INTO items_fts (rowid, text) VALUES (?, ?)", (key, record.text))
+                vectors = np.ascontiguousarray(item.vectors, dtype=np.float32)
+                for chunk, vector in zip(item.chunks, vectors, strict=True):
+                    chunk_id = connection.execute(
+                        "INSERT INTO chunks (item_key, position, start, end, generation) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (key, chunk.position, chunk.start, chunk.end, generation)).lastrowid
+                    connection.execute(
+                        "INSERT INTO embeddings (chunk_id, encoder_id, vector) VALUES (?, ?, ?)",
+                        (chunk_id, encoder_id, vector.tobytes()))
+        return generation
+
+    def delete_items(self, ids: Sequence[str]) -> tuple[int, list[str]]:
+        """Delete the items with these ids in one transaction; returns the generation and the ids
+        that did not exist (nothing is written when none of them did)."""
+        with self.transaction():
+            existing = self._keys_for(ids)
+            missing = [i for i in ids if i not in existing]
+            if not existing:
+                return self.generation, missing
+            generation = self._next_generation()
+            keys = list(existing.values())
+            self._remove_chunks(keys, generation)
+            for key in keys:
+                self.connection.execute("DELETE FROM items_fts WHERE rowid = ?", (key,))
+                self.connection.execute("DELETE FROM items WHERE key = ?", (key,))
+        return generation, missing
+
+    def _keys_for(self, ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for first in range(0, len(ids), 500):
+            part = list(ids[first:first + 500])
+            marks = ", ".join("?" for _ in part)
+            for item_id, key in self.connection.execute(
+                    f"SELECT id, key FROM items WHERE id IN ({marks})", part):
+                found[item_id] = key
+        return found
+
+    def _remove_chunks(self, keys: Sequence[int], generation: int) -> None:
+        connection = self.connection
+        for key in keys:
+            chunk_ids = [row[0] for row in connection.execute("SELECT id FROM chunks WHERE item_key = ?", (key,))]
+            connection.executemany("INSERT OR REPLACE INTO tombstones (chunk_id, generation) VALUES (?, ?)",
+                                   [(c, generation) for c in chunk_ids])
+            connection.executemany("DELETE FROM embeddings WHERE chunk_id = ?", [(c,) for c in chunk_ids])
+            connection.execute("DELETE FROM chunks WHERE item_key = ?", (key,))
+
+    def prune_tombstones(self, up_to_generation: int) -> None:
+        """Forget deletions that every saved index already reflects."""
+        with self.transaction():
+            self.connection.execute("DELETE FROM tombstones WHERE generation <= ?", (up_to_generation,))
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def count_items(self) -> int:
+        """How many items the collection holds."""
+        return int(self.connection.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def count_chunks(self) -> int:
+        """How many chunks the collection holds."""
+        return int(self.connection.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def get_item(self, item_id: str) -> StoredItem | None:
+        """The item with this id, or None."""
+        row = self.connection.execute(
+            "SELECT id, text, metadata, created_at, updated_at, key FROM items WHERE id = ?",
+            (item_id,)).fetchone()
+        return _stored(row) if row else None
+
+    def items_by_key(self, keys: Sequence[int]) -> dict[int, StoredItem]:
+        """Items by their internal keys."""
+        found: dict[int, StoredItem] = {}
+        for first in range(0, len(keys), 500):
+            part = [int(k) for k in keys[first:first + 500]]
+            marks = ", ".join("?" for _ in part)
+            for row in self.connection.execute(
+                    f"SELECT id, text, metadata, created_at, updated_at, key FROM items WHERE key IN ({marks})",
+                    part):
+                found[row[5]] = _stored(row)
+        return found
+
+    def iter_items(self, filter: Filter | None = None, batch: int = 1000) -> Iterator[StoredItem]:
+        """Every item passing ``filter``, in insertion order, read in batches."""
+        where, params = compile_filter(filter)
+        last = 0
+        while True:
+            rows = self.connection.execute(
+                "SELECT id, text, metadata, created_at, updated_at, key FROM items i "
+                f"WHERE key > ? AND {where} ORDER BY key LIMIT ?", [last, *params, batch]).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _stored(row)
+            last = rows[-1][5]
+
+    def chunk_items(self, chunk_ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
+        """For each chunk id: ``(item_key, position, start, end)``."""
+        found: dict[int, tuple[int, int, int, int]] = {}
+        for first in range(0, len(chunk_ids), 500):
+            part = [int(c) for c in chunk_ids[first:first + 500]]
+            marks = ", ".join("?" for _ in part)
+            for chunk_id, key, position, start, end in self.connection.execute(
+                    f"SELECT id, item_key, position, start, end FROM chunks WHERE id IN ({marks})", part):
+                found[chunk_id] = (key, position, start, end)
+        return found
+
+    def chunks_of(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, int, int]]]:
+        """For each item key: its chunks as ``(chunk_id, position, start, end)`` in order."""
+        found: dict[int, list[tuple[int, int, int, int]]] = {}
+        for first in range(0, len(keys), 500):
+            part = [int(k) for k in keys[first:first + 500]]
+            marks = ", ".join("?" for _ in part)
+            for key, chunk_id, position, start, end in self.connection.execute(
+                    f"SELECT item_key, id, position, start, end FROM chunks WHERE item_key IN ({marks}) "
+                    "ORDER BY item_key, position", part):
+                found.setdefault(key, []).append((chunk_id, position, start, end))
+        return found
+
+    def chunk_ids_matching(self, filter: Filter | None) -> np.ndarray:
+        """Ids of every chunk whose item passes ``filter``."""
+        where, params = compile_filter(filter)
+        rows = self.connection.execute(
+            f"SELECT c.id FROM chunks c JOIN items i ON i.key = c.item_key WHERE {where}", params).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def vectors(self, encoder_id: int, chunk_ids: Sequence[int] | None = None,
+                batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(ids, vectors)`` batches of stored embeddings: all of them, or those of ``chunk_ids``."""
+        dim = self._encoder_dim(encoder_id)
+        if chunk_ids is not None:
+            for first in range(0, len(chunk_ids), 500):
+                part = [int(c) for c in chunk_ids[first:first + 500]]
+                marks = ", ".join("?" for _ in part)
+                rows = self.connection.execute(
+                    f"SELECT chunk_id, vector FROM embeddings WHERE encoder_id = ? AND chunk_id IN ({marks})",
+                    [encoder_id, *part]).fetchall()
+                yield _unpack(rows, dim)
+            return
+        last = 0
+        while True:
+            rows = self.connection.execute(
+                "SELECT chunk_id, vector FROM embeddings WHERE encoder_id = ? AND chunk_id > ? "
+                "ORDER BY chunk_id LIMIT ?", (encoder_id, last, batch)).fetchall()
+            if not rows:
+                return
+            yield _unpack(rows, dim)
+            last = rows[-1][0]
+
+    def changes_since(self, generation: int, encoder_id: int) -> Changes:
+        """Chunks added and removed after ``generation``, for bringing an index up to date."""
+        dim = self._encoder_dim(encoder_id)
+        rows = self.connection.execute(
+            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.chunk_id = c.id AND e.encoder_id = ? "
+            "WHERE c.generation > ? ORDER BY c.id", (encoder_id, generation)).fetchall()
+        added_ids, added_vectors = _unpack(rows, dim)
+        removed = self.connection.execute("SELECT chunk_id FROM tombstones WHERE generation > ?",
+                                          (generation,)).fetchall()
+        removed_ids = np.array([r[0] for r in removed], dtype=np.int64)
+        return Changes(added_ids, added_vectors, removed_ids)
+
+    def _encoder_dim(self, encoder_id: int) -> int:
+        row = self.connection.execute("SELECT dim FROM encoders WHERE id = ?", (encoder_id,)).fetchone()
+        if row is None:
+            raise ConfigError(f"no encoder with id {encoder_id} in {self.path.parent}.")
+        return int(row[0])
+
+    # -- keyword search --------------------------------------------------------------------------
+
+    def keyword(self, match: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best ``(item_key, bm25 score)`` for an FTS5 MATCH expression, higher is better."""
+        where, params = compile_filter(filter)
+        if where == "1":
+            sql = ("SELECT rowid, bm25(items_fts) AS s FROM items_fts WHERE items_fts MATCH ? "
+                   "ORDER BY s LIMIT ?")
+            rows = self.connection.execute(sql, (match, k)).fetchall()
+        else:
+            sql = ("SELECT f.rowid, bm25(items_fts) AS s FROM items_fts f JOIN items i ON i.key = f.rowid "
+                   f"WHERE items_fts MATCH ? AND {where} ORDER BY s LIMIT ?")
+            rows = self.connection.execute(sql, [match, *params, k]).fetchall()
+        return [(int(key), -float(score)) for key, score in rows]  # FTS5's bm25 is lower-is-better
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")  # a committed batch survives power loss too
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.execute("PRAGMA busy_timeout=10000")
+    return connection
+
+
+def _stored(row: tuple) -> StoredItem:
+    return StoredItem(id=row[0], text=row[1], metadata=json.loads(row[2]), created_at=row[3],
+                      updated_at=row[4], key=row[5])
+
+
+def _unpack(rows: list[tuple[int, bytes]], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    if not rows:
+        return ids, np.zeros((0, dim), dtype=np.float32)
+    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+    return ids, vectors

@@ -1,0 +1,195 @@
+"""Vector indexes: FAISS indexes over chunk ids, derived from the database and saved atomically.
+
+An index is a handful of verbs (``add``, ``remove``, ``search``, ``save``,
+``load``) and a FAISS spec string (``"Flat"``, ``"HNSW32"``, ``"IVF256,Flat"``,
+``"IVF1024,PQ32"``). Scores are inner products of unit vectors, i.e. cosine
+similarity. ``search`` returns fixed-shape ``(scores, ids)`` with ``-1`` where
+there is no result, as FAISS does.
+
+On disk an index is a file named after the store generation it reflects plus
+a small manifest that is replaced atomically after the file is complete, so a
+crash mid-save leaves the previous index in use and never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from selfsim.errors import ConfigError
+
+MANIFEST = "index.json"
+_FALLBACK_SPEC = "Flat"
+
+
+def _make_selector(allowed: np.ndarray) -> faiss.IDSelector:
+    return faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+
+
+class VectorIndex:
+    """A FAISS index keyed by chunk id.
+
+    ``spec`` is what the collection asked for; ``built_spec`` is what is in
+    use, which is exact ``Flat`` until there are enough vectors to train an
+    index that needs training (IVF, PQ).
+    """
+
+    def __init__(self, spec: str, dim: int, index: faiss.Index, built_spec: str, generation: int = 0) -> None:
+        self.spec = spec
+        self.dim = dim
+        self.index = index
+        self.built_spec = built_spec
+        self.generation = generation
+
+    # -- building --------------------------------------------------------------------------------
+
+    @staticmethod
+    def check_spec(spec: str, dim: int = 384) -> None:
+        """Raise a clear error if FAISS cannot make an index from ``spec``."""
+        try:
+            faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as error:
+            raise ConfigError(f"{spec!r} is not an index FAISS can build ({str(error).splitlines()[-1]}); "
+                              "use a spec such as Flat, HNSW32 or IVF256,Flat.") from None
+
+    @classmethod
+    def build(cls, spec: str, dim: int, ids: np.ndarray, vectors: np.ndarray,
+              generation: int = 0) -> "VectorIndex":
+        """A new index of ``spec`` holding ``vectors`` under ``ids`` (trained on them if needed)."""
+        cls.check_spec(spec, dim)
+        index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+        built_spec = spec
+        if not index.is_trained:
+            try:
+                if len(vectors) < _training_minimum(index):
+                    raise RuntimeError("too few vectors")
+                index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+            except RuntimeError:
+                # Too few vectors to train yet: answer exactly until the collection has grown.
+                index = faiss.index_factory(dim, _FALLBACK_SPEC, faiss.METRIC_INNER_PRODUCT)
+                built_spec = _FALLBACK_SPEC
+        if not _takes_ids(index):
+            index = faiss.IndexIDMap2(index)
+        _tune(index)
+        built = cls(spec, dim, index, built_spec, generation)
+        built.add(ids, vectors)
+        return built
+
+    @property
+    def wants_rebuild(self) -> bool:
+        """True while a trained index was asked for but an exact stand-in is in use."""
+        return self.built_spec != self.spec
+
+    def trainable_with(self, count: int) -> bool:
+        """Whether ``count`` vectors are enough to train an index of this spec."""
+        return count >= _training_minimum(faiss.index_factory(self.dim, self.spec, faiss.METRIC_INNER_PRODUCT))
+
+    @property
+    def size(self) -> int:
+        """How many vectors the index holds."""
+        return int(self.index.ntotal)
+
+    # -- verbs -----------------------------------------------------------------------------------
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add ``vectors`` (N, dim) under ``ids`` (N,)."""
+        if len(ids):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                                    np.ascontiguousarray(ids, dtype=np.int64))
+
+    @property
+    def can_remove(self) -> bool:
+        """Whether this kind of index can drop vectors in place (HNSW cannot: it is rebuilt)."""
+        inner = faiss.downcast_index(self.index.index) if isinstance(self.index, faiss.IndexIDMap2) else self.index
+        return not isinstance(inner, faiss.IndexHNSW)
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Remove the vectors with these ids (ids not present are ignored)."""
+        if len(ids):
+            self.index.remove_ids(_make_selector(ids))
+
+    def search(self, queries: np.ndarray, k: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest ids per query row, restricted to ``allowed`` ids when given.
+
+        Returns ``(scores, ids)`` of shape ``(Q, k)``; missing results have id -1.
+        """
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if k <= 0 or self.size == 0:
+            return (np.full((len(queries), max(k, 0)), -np.inf, dtype=np.float32),
+                    np.full((len(queries), max(k, 0)), -1, dtype=np.int64))
+        params = None
+        if allowed is not None:
+            params = _search_parameters(self.index, _make_selector(allowed))
+        scores, ids = self.index.search(queries, k, params=params)
+        return scores, ids
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write the index for its generation, then point the manifest at it, then drop older files."""
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"vectors-{self.generation:012d}.faiss"
+        temporary = directory / (name + ".tmp")
+        faiss.write_index(self.index, str(temporary))
+        _fsync(temporary)
+        os.replace(temporary, directory / name)
+        manifest = {"file": name, "generation": self.generation, "spec": self.spec,
+                    "built_spec": self.built_spec, "dim": self.dim, "size": self.size}
+        temporary_manifest = directory / (MANIFEST + ".tmp")
+        temporary_manifest.write_text(json.dumps(manifest, indent=2))
+        _fsync(temporary_manifest)
+        os.replace(temporary_manifest, directory / MANIFEST)
+        for old in directory.glob("vectors-*.faiss*"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> "VectorIndex | None":
+        """The index the manifest points at, or None when there is none (or it cannot be read)."""
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+            index = faiss.read_index(str(directory / manifest["file"]))
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return None  # a cache that cannot be read is rebuilt from the database
+        _tune(index)
+        return cls(manifest["spec"], int(manifest["dim"]), index, manifest["built_spec"],
+                   int(manifest["generation"]))
+
+
+def _takes_ids(index: faiss.Index) -> bool:
+    return faiss.try_extract_index_ivf(index) is not None
+
+
+def _training_minimum(index: faiss.Index) -> int:
+    ivf = faiss.try_extract_index_ivf(index)
+    return max(int(ivf.nlist) if ivf is not None else 1, 256 if "PQ" in type(index).__name__ else 1)
+
+
+def _tune(index: faiss.Index) -> None:
+    """Search-time settings that favour recall; both are cheap at the sizes selfsim targets."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.nprobe = min(int(ivf.nlist), 32)
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    if isinstance(inner, faiss.IndexHNSW):
+        inner.hnsw.efSearch = 128
+
+
+def _search_parameters(index: faiss.Index, selector: faiss.IDSelector) -> faiss.SearchParameters:
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        return faiss.SearchParametersIVF(sel=selector, nprobe=int(ivf.nprobe))
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    if isinstance(inner, faiss.IndexHNSW):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=int(inner.hnsw.efSearch))
+    return faiss.SearchParameters(sel=selector)
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())

@@ -1,0 +1,1 @@
+"""Tasks: the jobs users have, built on the store's primitives and an encoder."""
