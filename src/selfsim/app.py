@@ -88,15 +88,21 @@ class Collection:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def add(self, records: Iterable[RecordLike], batch_size: int = 256) -> IngestReport:
-        """Add new items; an id that already exists is an error (its batch is not written)."""
-        return ingest.write_records(self.store, self.encoder, map(_as_record, records), replace=False,
-                                    batch_size=batch_size)
+    def add(self, records: Iterable[RecordLike], batch_size: int = 256,
+            progress: ingest.Progress | None = None) -> IngestReport:
+        """Add new items; an id that already exists is an error (its batch is not written).
 
-    def upsert(self, records: Iterable[RecordLike], batch_size: int = 256) -> IngestReport:
+        Records are :class:`~selfsim.Record` objects or mappings with ``id``, ``text`` and any
+        other fields, which become metadata. ``progress(n)`` is called as batches are stored.
+        """
+        return ingest.write_records(self.store, self.encoder, map(_as_record, records), replace=False,
+                                    batch_size=batch_size, progress=progress)
+
+    def upsert(self, records: Iterable[RecordLike], batch_size: int = 256,
+               progress: ingest.Progress | None = None) -> IngestReport:
         """Add items, replacing any item with the same id (text, metadata, chunks and vectors)."""
         return ingest.write_records(self.store, self.encoder, map(_as_record, records), replace=True,
-                                    batch_size=batch_size)
+                                    batch_size=batch_size, progress=progress)
 
     def index_files(self, paths: Sequence[str | Path], config: IngestConfig = IngestConfig(),
                     progress: ingest.Progress | None = None) -> IngestReport:

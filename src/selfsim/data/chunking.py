@@ -28,17 +28,26 @@ def chunk_text(text: str, config: ChunkingConfig = ChunkingConfig()) -> list[Chu
     """Cut ``text`` into windows of at most ``max_words`` words overlapping by ``overlap_words``.
 
     A text no longer than one window is one chunk holding the whole (stripped) text.
-    The last window is pulled back so it is full length rather than a short tail.
+    A tail that would add fewer than ``max_words // 4`` new words is folded into the
+    window before it instead of becoming a chunk of its own: embedding a near copy
+    of the previous window costs a full encoder pass and adds little to search.
     """
     spans = [match.span() for match in _WORD.finditer(text)]
     if not spans:
         return []
-    if len(spans) <= config.max_words:
-        return [Chunk(0, spans[0][0], spans[-1][1], text[spans[0][0]:spans[-1][1]])]
     stride = config.max_words - config.overlap_words
-    starts = list(range(0, len(spans) - config.max_words, stride)) + [len(spans) - config.max_words]
+    min_new = max(config.max_words // 4, 1)
+    bounds: list[tuple[int, int]] = []
+    first = 0
+    while True:
+        last = first + config.max_words
+        if len(spans) - last < min_new:  # the rest is short: this window takes it
+            bounds.append((first, len(spans)))
+            break
+        bounds.append((first, last))
+        first += stride
     chunks = []
-    for position, first in enumerate(starts):
-        start, end = spans[first][0], spans[first + config.max_words - 1][1]
+    for position, (first, last) in enumerate(bounds):
+        start, end = spans[first][0], spans[last - 1][1]
         chunks.append(Chunk(position, start, end, text[start:end]))
     return chunks

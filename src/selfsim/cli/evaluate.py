@@ -1,0 +1,84 @@
+"""``selfsim eval ...``: score selfsim on standard benchmarks."""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from selfsim.app import Collection
+from selfsim.cli.common import console, print_json, progress_bar, split_values
+from selfsim.config import DEFAULT_ENCODER, SearchConfig
+from selfsim.evaluation.retrieval import evaluate_retrieval, read_corpus, read_qrels, read_queries
+
+app = typer.Typer(help="Evaluate on standard benchmarks.", no_args_is_help=True)
+
+
+@app.command()
+def retrieval(
+    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl (_id, title, text).")],
+    queries: Annotated[Path, typer.Option(help="BEIR queries .jsonl (_id, text).")],
+    qrels: Annotated[Path, typer.Option(help="BEIR qrels TSV (query-id, corpus-id, score).")],
+    encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
+    collection: Annotated[Path | None, typer.Option(
+        help="Keep the indexed corpus in this collection directory and reuse it next time "
+             "(default: a temporary one).")] = None,
+    modes: Annotated[list[str], typer.Option(help="Search modes to score.")] = ["dense", "keyword", "hybrid"],
+    fusion: Annotated[str, typer.Option(help="Hybrid fusion: rrf or weighted.")] = SearchConfig.fusion,
+    rrf_k: Annotated[float, typer.Option(help="Reciprocal-rank fusion constant.")] = SearchConfig.rrf_k,
+    dense_weight: Annotated[float, typer.Option(help="Weight of the dense signal.")] = SearchConfig.dense_weight,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """nDCG@10, Recall@100 and MRR@10 of dense, keyword and hybrid search on a BEIR-layout set."""
+    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, dense_weight=dense_weight)  # type: ignore[arg-type]
+    wanted = split_values(modes)
+    question_texts = read_queries(queries)
+    judgements = read_qrels(qrels)
+    with tempfile.TemporaryDirectory(prefix="selfsim-eval-") as scratch:
+        path = collection or Path(scratch) / "corpus"
+        started = time.perf_counter()
+        with Collection.open_or_create(path, encoder=encoder) as target:
+            documents = list(read_corpus(corpus))
+            index_seconds = 0.0
+            if len(target) != len(documents):
+                with progress_bar("docs") as bar:
+                    task = bar.add_task("indexing corpus", total=len(documents))
+                    report = target.upsert(documents, progress=lambda n: bar.advance(task, n))
+                index_seconds = report.seconds
+            judged = sum(1 for q in question_texts if q in judgements)
+            with progress_bar("queries") as bar:
+                task = bar.add_task("searching", total=judged * len(wanted))
+                scores = evaluate_retrieval(target.store, target.encoder, question_texts, judgements,
+                                            wanted, config, progress=lambda n: bar.advance(task, n))
+            result = {
+                "corpus": str(corpus), "queries": str(queries), "qrels": str(qrels),
+                "documents": len(documents), "chunks": target.info()["chunks"], "encoder": target.encoder.name,
+                "search_config": {"fusion": config.fusion, "rrf_k": config.rrf_k,
+                                  "dense_weight": config.dense_weight, "candidates": config.candidates},
+                "scores": {s.mode: {"ndcg@10": round(s.ndcg_at_10, 4), "recall@100": round(s.recall_at_100, 4),
+                                    "mrr@10": round(s.mrr_at_10, 4), "queries": s.queries} for s in scores},
+                "index_seconds": round(index_seconds, 1),
+                "total_seconds": round(time.perf_counter() - started, 1),
+                "machine": f"{platform.machine()} {platform.processor() or ''} {_cores()} cores".strip(),
+            }
+    if json_output:
+        print_json(result)
+        return
+    table = Table(title=f"retrieval: {queries.name} over {corpus.name} ({result['documents']:,} documents)")
+    for column in ("mode", "nDCG@10", "Recall@100", "MRR@10", "queries"):
+        table.add_column(column, justify="right" if column != "mode" else "left")
+    for mode, values in result["scores"].items():
+        table.add_row(mode, f"{values['ndcg@10']:.4f}", f"{values['recall@100']:.4f}", f"{values['mrr@10']:.4f}",
+                      str(values["queries"]))
+    console.print(table)
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,0 +1,96 @@
+"""``selfsim index``, ``selfsim delete`` and ``selfsim reindex``: writing to a collection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from selfsim.app import Collection
+from selfsim.cli.common import console, errors, print_json, progress_bar, split_values
+from selfsim.config import DEFAULT_ENCODER, ChunkingConfig, IngestConfig
+from selfsim.data.readers import count_records
+from selfsim.tasks.ingest import StoppedAtError
+
+CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
+
+
+def index(
+    collection: CollectionArg,
+    files: Annotated[list[Path], typer.Argument(help="JSONL, CSV/TSV or Parquet files (optionally .gz).")],
+    id_field: Annotated[str, typer.Option(help="Field holding each item's id (items without one are "
+                                               "identified by a hash of their text).")] = "id",
+    text_field: Annotated[list[str], typer.Option(help="Field(s) holding the text; several are joined "
+                                                       "with a space (repeat or comma-separate).")] = ["text"],
+    meta_field: Annotated[list[str] | None, typer.Option(help="Metadata fields to keep (default: every "
+                                                              "other field).")] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of the files.")] = "utf-8",
+    on_error: Annotated[str, typer.Option(help="stop at the first bad record, or skip bad records "
+                                               "and report them.")] = "stop",
+    batch_size: Annotated[int, typer.Option(help="Records per transaction.")] = 256,
+    encoder: Annotated[str, typer.Option(help="Encoder for a new collection: a registered name or a "
+                                              "sentence-transformers directory.")] = DEFAULT_ENCODER,
+    index_spec: Annotated[str, typer.Option("--index", help="FAISS index spec for a new collection "
+                                                            "(Flat, HNSW32, IVF256,Flat, ...).")] = "Flat",
+    chunk_words: Annotated[int, typer.Option(help="Words per chunk for a new collection.")] = ChunkingConfig.max_words,
+    chunk_overlap: Annotated[int, typer.Option(help="Words shared by neighbouring chunks.")] = ChunkingConfig.overlap_words,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Index files into COLLECTION (created if needed), replacing items whose id already exists."""
+    config = IngestConfig(id_field=id_field, text_fields=tuple(split_values(text_field)),
+                          metadata_fields=tuple(split_values(meta_field)) if meta_field else None,
+                          encoding=encoding, on_error=on_error, batch_size=batch_size)  # type: ignore[arg-type]
+    with Collection.open_or_create(collection, encoder=encoder, index=index_spec,
+                                   chunking=ChunkingConfig(chunk_words, chunk_overlap)) as target:
+        counts = [count_records(f) for f in files]
+        total = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
+        with progress_bar() as bar:
+            task = bar.add_task("indexing", total=total)
+            try:
+                report = target.index_files(files, config, progress=lambda n: bar.advance(task, n))
+            except StoppedAtError:
+                bar.stop()
+                raise
+            except KeyboardInterrupt:
+                bar.stop()
+                errors.print("[yellow]interrupted[/]: every batch written before Ctrl-C is stored.")
+                raise typer.Exit(130) from None
+        if json_output:
+            print_json({"items": report.items, "chunks": report.chunks, "seconds": round(report.seconds, 3),
+                        "skipped": [str(e) for e in report.skipped], "collection": str(collection),
+                        "total_items": len(target)})
+            return
+        console.print(f"indexed [bold]{report.items:,}[/] items ({report.chunks:,} chunks) in "
+                      f"{report.seconds:.1f} s ({report.items_per_second:,.1f} items/s); "
+                      f"{len(target):,} items in {collection}")
+        if report.skipped:
+            errors.print(f"[yellow]skipped {len(report.skipped):,} bad records[/]:")
+            for problem in report.skipped[:10]:
+                errors.print(f"  {problem}")
+            if len(report.skipped) > 10:
+                errors.print(f"  ... and {len(report.skipped) - 10:,} more (use --json to list them all)")
+
+
+def delete(
+    collection: CollectionArg,
+    ids: Annotated[list[str], typer.Argument(help="Ids of the items to delete.")],
+) -> None:
+    """Delete items by id (in one transaction)."""
+    with Collection.open(collection) as target:
+        missing = target.delete(ids)
+        deleted = len(set(ids)) - len(set(missing))
+        console.print(f"deleted {deleted:,} items; {len(target):,} left in {collection}")
+        if missing:
+            errors.print(f"[yellow]not found[/]: {', '.join(missing[:20])}")
+
+
+def reindex(
+    collection: CollectionArg,
+    index_spec: Annotated[str, typer.Option("--index", help="New FAISS index spec, e.g. HNSW32.")],
+) -> None:
+    """Rebuild COLLECTION's vector index with another FAISS spec (vectors are not recomputed)."""
+    with Collection.open(collection) as target:
+        target.set_index(index_spec)
+        info = target.info()
+        console.print(f"vector index of {collection} is now {info['index']} ({info['chunks']:,} vectors)")

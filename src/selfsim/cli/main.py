@@ -1,0 +1,42 @@
+"""The ``selfsim`` command: one typer app; user errors end in one sentence, not a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from selfsim import __version__
+from selfsim.cli import evaluate, index, search
+from selfsim.cli.common import errors
+from selfsim.errors import SelfsimError
+
+app = typer.Typer(name="selfsim", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Self-supervised representations for search, duplicates, topics, few labels and "
+                       "recommendation.")
+app.command()(index.index)
+app.command()(index.delete)
+app.command()(index.reindex)
+app.command()(search.search)
+app.command()(search.get)
+app.command()(search.info)
+app.add_typer(evaluate.app, name="eval")
+
+
+@app.command()
+def version() -> None:
+    """Print selfsim's version."""
+    print(__version__)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        app()
+    except SelfsimError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Evaluation: standard benchmarks for each task, scored the way published numbers are."""
