@@ -101,7 +101,7 @@ def main() -> None:
     else:
         collection = build(args.collection, args.data, args.index)
     info = collection.info()
-    queries = list(_tsv(args.data / "sst2" / "dev.tsv", ["text"])) + list(_tsv(args.data / "trec" / "test.tsv", ["text"]))
+    queries = [*_tsv(args.data / "sst2" / "dev.tsv", ["text"]), *_tsv(args.data / "trec" / "test.tsv", ["text"])]
     random.Random(1).shuffle(queries)
     queries = queries[:args.queries]
     for query in queries[:20]:  # warm-up: caches, threads, lazy loads

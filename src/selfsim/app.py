@@ -12,7 +12,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from selfsim.config import DEFAULT_ENCODER, ChunkingConfig, CollectionConfig, IngestConfig, SearchConfig, SearchMode
+from selfsim.config import (
+    DEFAULT_ENCODER,
+    ChunkingConfig,
+    CollectionConfig,
+    IngestConfig,
+    SearchConfig,
+    SearchMode,
+)
 from selfsim.data.records import Record
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, NotFoundError
@@ -34,16 +41,34 @@ class Collection:
     context manager (or call :meth:`close`) so the vector index is saved.
     """
 
-    def __init__(self, store: Store, encoder: Encoder, search_config: SearchConfig = SearchConfig()) -> None:
+    def __init__(self, store: Store, encoder: Encoder | None = None,
+                 search_config: SearchConfig = SearchConfig()) -> None:
         self.store = store
-        self.encoder = encoder
+        self._encoder = encoder
         self.search_config = search_config
+        if encoder is not None:
+            self._check_encoder(encoder)
+
+    @property
+    def encoder(self) -> Encoder:
+        """The collection's encoder, loaded on first use (keyword search and reads never need it)."""
+        if self._encoder is None:
+            model = load_encoder(self.store.encoder[1])
+            self._check_encoder(model)
+            self._encoder = model
+        return self._encoder
+
+    def _check_encoder(self, model: Encoder) -> None:
+        _, name, version, dim = self.store.encoder
+        if model.version != version or model.dim != dim:
+            raise ConfigError(f"{self.store.directory} was embedded with {name} (weights {version}) but the "
+                              f"encoder given has weights {model.version}; open it with the model that made it.")
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     @classmethod
     def create(cls, path: str | Path, encoder: str | Encoder = DEFAULT_ENCODER, index: str = "Flat",
-               chunking: ChunkingConfig = ChunkingConfig()) -> "Collection":
+               chunking: ChunkingConfig = ChunkingConfig()) -> Collection:
         """Make a new collection at ``path`` (a directory that must not hold one yet).
 
         ``encoder`` is a registered name, a sentence-transformers model directory
@@ -58,19 +83,13 @@ class Collection:
         return cls(store, model)
 
     @classmethod
-    def open(cls, path: str | Path, encoder: Encoder | None = None) -> "Collection":
-        """Open the collection at ``path`` with the encoder it was made with (or ``encoder``,
-        which must be that same model)."""
-        store = Store.open(path)
-        _, name, version, dim = store.encoder
-        model = encoder if encoder is not None else load_encoder(name)
-        if model.version != version or model.dim != dim:
-            raise ConfigError(f"{path} was embedded with {name} (weights {version}) but the encoder now "
-                              f"loaded has weights {model.version}; open it with the model that made it.")
-        return cls(store, model)
+    def open(cls, path: str | Path, encoder: Encoder | None = None) -> Collection:
+        """Open the collection at ``path``. Its encoder (the one it was made with, or ``encoder``,
+        which must be that same model) is loaded when first needed."""
+        return cls(Store.open(path), encoder)
 
     @classmethod
-    def open_or_create(cls, path: str | Path, **create_options: Any) -> "Collection":
+    def open_or_create(cls, path: str | Path, **create_options: Any) -> Collection:
         """Open the collection at ``path``, creating it (with ``create_options``) if there is none."""
         if (Path(path) / DATABASE_FILE).exists():
             return cls.open(path)
@@ -80,7 +99,7 @@ class Collection:
         """Save the vector index and close the database."""
         self.store.close()
 
-    def __enter__(self) -> "Collection":
+    def __enter__(self) -> Collection:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -144,7 +163,7 @@ class Collection:
                filter: Filter | None = None, config: SearchConfig | None = None) -> list[Hit]:
         """The ``k`` best items for ``query``: ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"``
         (the default); ``filter`` restricts by metadata (see :mod:`selfsim.store.filters`)."""
-        return search(self.store, self.encoder, query, k, mode, filter, config or self.search_config)
+        return search(self.store, lambda: self.encoder, query, k, mode, filter, config or self.search_config)
 
     def info(self) -> dict[str, Any]:
         """A summary: path, counts, encoder, index spec and generation."""

@@ -51,7 +51,7 @@ class CollectionConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CollectionConfig":
+    def from_dict(cls, data: dict[str, Any]) -> CollectionConfig:
         """Inverse of :meth:`to_dict`; unknown keys are ignored so older collections still open."""
         chunking = ChunkingConfig(**data.get("chunking", {}))
         return cls(encoder=data.get("encoder", DEFAULT_ENCODER), index=data.get("index", "Flat"),

@@ -28,7 +28,7 @@ def retrieval(
     collection: Annotated[Path | None, typer.Option(
         help="Keep the indexed corpus in this collection directory and reuse it next time "
              "(default: a temporary one).")] = None,
-    modes: Annotated[list[str], typer.Option(help="Search modes to score.")] = ["dense", "keyword", "hybrid"],
+    modes: Annotated[list[str] | None, typer.Option(help="Search modes to score (default: all three).")] = None,
     fusion: Annotated[str, typer.Option(help="Hybrid fusion: rrf or weighted.")] = SearchConfig.fusion,
     rrf_k: Annotated[float, typer.Option(help="Reciprocal-rank fusion constant.")] = SearchConfig.rrf_k,
     dense_weight: Annotated[float, typer.Option(help="Weight of the dense signal.")] = SearchConfig.dense_weight,
@@ -36,7 +36,7 @@ def retrieval(
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 of dense, keyword and hybrid search on a BEIR-layout set."""
     config = SearchConfig(fusion=fusion, rrf_k=rrf_k, dense_weight=dense_weight)  # type: ignore[arg-type]
-    wanted = split_values(modes)
+    wanted = split_values(modes) or ["dense", "keyword", "hybrid"]
     question_texts = read_queries(queries)
     judgements = read_qrels(qrels)
     with tempfile.TemporaryDirectory(prefix="selfsim-eval-") as scratch:

@@ -11,6 +11,8 @@ from selfsim.app import Collection
 from selfsim.cli.common import console, errors, print_json, progress_bar, split_values
 from selfsim.config import DEFAULT_ENCODER, ChunkingConfig, IngestConfig
 from selfsim.data.readers import count_records
+from selfsim.errors import ConfigError
+from selfsim.registry import load_encoder
 from selfsim.tasks.ingest import StoppedAtError
 
 CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
@@ -21,8 +23,8 @@ def index(
     files: Annotated[list[Path], typer.Argument(help="JSONL, CSV/TSV or Parquet files (optionally .gz).")],
     id_field: Annotated[str, typer.Option(help="Field holding each item's id (items without one are "
                                                "identified by a hash of their text).")] = "id",
-    text_field: Annotated[list[str], typer.Option(help="Field(s) holding the text; several are joined "
-                                                       "with a space (repeat or comma-separate).")] = ["text"],
+    text_field: Annotated[list[str] | None, typer.Option(help="Field(s) holding the text (default: text); several "
+                                                              "are joined with a space.")] = None,
     meta_field: Annotated[list[str] | None, typer.Option(help="Metadata fields to keep (default: every "
                                                               "other field).")] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of the files.")] = "utf-8",
@@ -33,16 +35,20 @@ def index(
                                               "sentence-transformers directory.")] = DEFAULT_ENCODER,
     index_spec: Annotated[str, typer.Option("--index", help="FAISS index spec for a new collection "
                                                             "(Flat, HNSW32, IVF256,Flat, ...).")] = "Flat",
-    chunk_words: Annotated[int, typer.Option(help="Words per chunk for a new collection.")] = ChunkingConfig.max_words,
-    chunk_overlap: Annotated[int, typer.Option(help="Words shared by neighbouring chunks.")] = ChunkingConfig.overlap_words,
+    chunk_words: Annotated[int, typer.Option(help="Words per chunk (new collections).")] = ChunkingConfig.max_words,
+    chunk_overlap: Annotated[int, typer.Option(help="Words neighbouring chunks share.")] = ChunkingConfig.overlap_words,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Index files into COLLECTION (created if needed), replacing items whose id already exists."""
-    config = IngestConfig(id_field=id_field, text_fields=tuple(split_values(text_field)),
+    config = IngestConfig(id_field=id_field, text_fields=tuple(split_values(text_field) or ["text"]),
                           metadata_fields=tuple(split_values(meta_field)) if meta_field else None,
                           encoding=encoding, on_error=on_error, batch_size=batch_size)  # type: ignore[arg-type]
     with Collection.open_or_create(collection, encoder=encoder, index=index_spec,
                                    chunking=ChunkingConfig(chunk_words, chunk_overlap)) as target:
+        recorded = target.store.config.encoder
+        if encoder not in (DEFAULT_ENCODER, recorded) and load_encoder(encoder).name != recorded:
+            raise ConfigError(f"{collection} was made with the encoder {recorded}; index into a new "
+                              "collection to use another encoder.")
         counts = [count_records(f) for f in files]
         total = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
         with progress_bar() as bar:

@@ -151,7 +151,7 @@ def _read_delimited(path: Path, config: IngestConfig, delimiter: str) -> Iterato
     pending: list[InputError] = []
 
     def good_lines() -> Iterable[str]:
-        for number, line in _decode_lines(path, config):
+        for _, line in _decode_lines(path, config):
             if isinstance(line, InputError):
                 pending.append(line)
                 yield "\n"  # keeps csv's line count in step; the blank row is dropped below

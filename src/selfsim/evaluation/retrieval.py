@@ -114,7 +114,7 @@ class _PrecomputedQueries:
     def __init__(self, encoder: Encoder, texts: Sequence[str]) -> None:
         self.name, self.version, self.dim = encoder.name, encoder.version, encoder.dim
         vectors = encoder.encode(list(texts))
-        self._vectors = dict(zip(texts, vectors))
+        self._vectors = dict(zip(texts, vectors, strict=True))
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32,
                progress: ProgressCallback | None = None) -> np.ndarray:

@@ -41,7 +41,7 @@ class Store:
 
     @classmethod
     def create(cls, directory: str | Path, config: CollectionConfig, encoder_name: str,
-               encoder_version: str, dim: int) -> "Store":
+               encoder_version: str, dim: int) -> Store:
         """Make a new, empty collection directory."""
         directory = Path(directory)
         VectorIndex.check_spec(config.index, dim)
@@ -51,7 +51,7 @@ class Store:
         return cls(directory, database)
 
     @classmethod
-    def open(cls, directory: str | Path) -> "Store":
+    def open(cls, directory: str | Path) -> Store:
         """Open an existing collection directory."""
         directory = Path(directory)
         return cls(directory, Database.open(directory / DATABASE_FILE))
@@ -230,7 +230,7 @@ class Store:
         valid = ids >= 0
         owners = self.database.chunk_items(ids[valid].tolist())
         best: dict[int, tuple[int, float, int]] = {}
-        for score, chunk_id in zip(scores[valid].tolist(), ids[valid].tolist()):
+        for score, chunk_id in zip(scores[valid].tolist(), ids[valid].tolist(), strict=True):
             owner = owners.get(chunk_id)
             if owner is None:
                 continue  # a chunk deleted by a writer since the index was caught up

@@ -110,7 +110,7 @@ class Database:
     # -- lifecycle -------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: Path, config: CollectionConfig) -> "Database":
+    def create(cls, path: Path, config: CollectionConfig) -> Database:
         """Make a new database file at ``path`` holding ``config``."""
         if path.exists():
             raise SelfsimError(f"{path} already exists; open it instead, or pick a new path.")
@@ -125,7 +125,7 @@ class Database:
         return database
 
     @classmethod
-    def open(cls, path: Path) -> "Database":
+    def open(cls, path: Path) -> Database:
         """Open an existing database file."""
         if not path.is_file():
             raise NotFoundError(f"{path.parent} is not a selfsim collection; create it first "
@@ -224,10 +224,11 @@ class Database:
         """
         now = time.time()
         ids = [item.record.id for item in items]
-        if len(set(ids)) != len(ids):
-            seen: set[str] = set()
-            repeated = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise SelfsimError(f"the id {repeated!r} appears twice in one batch; give each item its own id.")
+        seen: set[str] = set()
+        for item_id in ids:
+            if item_id in seen:
+                raise SelfsimError(f"the id {item_id!r} appears twice in one batch; give each item its own id.")
+            seen.add(item_id)
         connection = self.connection
         with self.transaction():
             existing = self._keys_for(ids)

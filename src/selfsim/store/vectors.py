@@ -58,7 +58,7 @@ class VectorIndex:
 
     @classmethod
     def build(cls, spec: str, dim: int, ids: np.ndarray, vectors: np.ndarray,
-              generation: int = 0) -> "VectorIndex":
+              generation: int = 0) -> VectorIndex:
         """A new index of ``spec`` holding ``vectors`` under ``ids`` (trained on them if needed)."""
         cls.check_spec(spec, dim)
         index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
@@ -149,7 +149,7 @@ class VectorIndex:
                 old.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, directory: Path) -> "VectorIndex | None":
+    def load(cls, directory: Path) -> VectorIndex | None:
         """The index the manifest points at, or None when there is none (or it cannot be read)."""
         try:
             manifest = json.loads((directory / MANIFEST).read_text())

@@ -8,6 +8,7 @@ and at what rank, so a surprising result can be explained.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,10 +48,12 @@ class Hit:
         return data
 
 
-def search(store: Store, encoder: Encoder, query: str, k: int = 10, mode: SearchMode | None = None,
-           filter: Filter | None = None, config: SearchConfig = SearchConfig()) -> list[Hit]:
+def search(store: Store, encoder: Encoder | Callable[[], Encoder], query: str, k: int = 10,
+           mode: SearchMode | None = None, filter: Filter | None = None,
+           config: SearchConfig = SearchConfig()) -> list[Hit]:
     """The ``k`` best items for ``query`` under ``filter``, best first.
 
+    ``encoder`` may be a function returning the encoder, so keyword search never loads a model.
     ``mode`` overrides ``config.mode``. When at least ``k`` items pass the
     filter and match, ``k`` hits come back (keyword search only matches items
     that share a word with the query).
@@ -66,7 +69,8 @@ def search(store: Store, encoder: Encoder, query: str, k: int = 10, mode: Search
     dense: list[tuple[int, float, int]] = []
     keyword: list[tuple[int, float]] = []
     if mode in ("dense", "hybrid"):
-        vector = encoder.encode([query])[0]
+        model = encoder if isinstance(encoder, Encoder) else encoder()
+        vector = model.encode([query])[0]
         dense = store.nearest_items(vector, depth, filter)
     if mode in ("keyword", "hybrid"):
         match = match_expression(query)
