@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from selfsim.config import (
     DEFAULT_ENCODER,
     ChunkingConfig,
@@ -132,6 +134,11 @@ class Collection:
         """Delete items by id in one transaction; returns the ids that did not exist."""
         return self.store.delete(list(ids))
 
+    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Merge metadata fields into items by id (a None value removes the field), in one
+        transaction; returns the ids that do not exist. Texts and vectors are untouched."""
+        return self.store.update_metadata(updates)
+
     def set_index(self, spec: str) -> None:
         """Rebuild the vector index with a new FAISS spec (``"Flat"``, ``"HNSW32"``, ``"IVF256,Flat"``)."""
         self.store.rebuild_index(spec)
@@ -158,6 +165,10 @@ class Collection:
     def items(self, filter: Filter | None = None) -> Iterator[StoredItem]:
         """Every item passing ``filter``, in the order they were first added."""
         return self.store.iterate(filter)
+
+    def vectors(self, filter: Filter | None = None) -> tuple[list[str], np.ndarray]:
+        """``(ids, vectors)``: one unit vector per item passing ``filter`` (the mean of its chunks)."""
+        return self.store.item_vectors(filter)
 
     def search(self, query: str, k: int = 10, mode: SearchMode | None = None,
                filter: Filter | None = None, config: SearchConfig | None = None) -> list[Hit]:

@@ -11,8 +11,9 @@ another process may have committed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,6 +92,12 @@ class Store:
             self._wrote = True
         return generation
 
+    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Merge metadata fields into items by id (None removes a field); returns unknown ids."""
+        with self._lock:
+            _, missing = self.database.update_metadata(updates)
+        return missing
+
     def delete(self, ids: Sequence[str]) -> list[str]:
         """Delete items by id in one transaction; returns the ids that were not there."""
         with self._lock:
@@ -123,6 +130,25 @@ class Store:
     def chunks_of(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, int, int]]]:
         """For each item key: its chunks as ``(chunk_id, position, start, end)``."""
         return self.database.chunks_of(keys)
+
+    def item_vectors(self, filter: Filter | None = None) -> tuple[list[str], np.ndarray]:
+        """One unit vector per item passing ``filter``: the normalised mean of its chunk vectors.
+
+        Returns ``(ids, vectors)`` with ``vectors`` of shape ``(len(ids), dim)``, in item order.
+        """
+        encoder_id, _, _, dim = self.encoder
+        chunk_ids = self.database.chunk_ids_matching(filter)
+        owners = self.database.chunk_items(chunk_ids.tolist()) if len(chunk_ids) else {}
+        sums: dict[int, np.ndarray] = {}
+        for ids, vectors in self.database.vectors(encoder_id, chunk_ids.tolist()):
+            for chunk_id, vector in zip(ids.tolist(), vectors, strict=True):
+                key = owners[chunk_id][0]
+                sums[key] = sums[key] + vector if key in sums else vector.copy()
+        keys = sorted(sums)
+        items = self.database.items_by_key(keys)
+        matrix = np.stack([sums[k] for k in keys]) if keys else np.zeros((0, dim), dtype=np.float32)
+        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        return [items[k].id for k in keys], matrix.astype(np.float32)
 
     # -- the vector index ------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,6 +277,29 @@ class Database:
             for key in keys:
                 self.connection.execute("DELETE FROM items_fts WHERE rowid = ?", (key,))
                 self.connection.execute("DELETE FROM items WHERE key = ?", (key,))
+        return generation, missing
+
+    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> tuple[int, list[str]]:
+        """Merge new metadata fields into items (a value of None removes the field), in one
+        transaction; returns the generation and the ids that did not exist. Texts and vectors
+        are untouched, so no re-embedding is needed."""
+        with self.transaction():
+            existing = self._keys_for(list(updates))
+            missing = [i for i in updates if i not in existing]
+            if not existing:
+                return self.generation, missing
+            generation = self._next_generation()
+            now = time.time()
+            for item_id, key in existing.items():
+                row = self.connection.execute("SELECT metadata FROM items WHERE key = ?", (key,)).fetchone()
+                metadata = json.loads(row[0])
+                for field, value in updates[item_id].items():
+                    if value is None:
+                        metadata.pop(field, None)
+                    else:
+                        metadata[field] = value
+                self.connection.execute("UPDATE items SET metadata = ?, updated_at = ? WHERE key = ?",
+                                        (json.dumps(metadata, ensure_ascii=False), now, key))
         return generation, missing
 
     def _keys_for(self, ids: Sequence[str]) -> dict[str, int]:
