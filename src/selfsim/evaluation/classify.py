@@ -1,0 +1,288 @@
+"""Few-label classification evaluation: accuracy and macro-F1 from k labels per class, over several seeds.
+
+The protocol: from a pool of training texts (all of them, or a seeded subset),
+draw ``k`` labelled texts per class with seed ``s``; every other pool text is
+unlabelled. Each method learns from exactly the same labelled draw and is
+scored on the whole test set; results are the mean ± standard deviation over
+seeds. Methods:
+
+- ``probe``: logistic regression on the frozen embeddings (the baseline);
+- ``self-train``: the probe grown with its confident pseudo-labels (rollback on);
+- ``propagation``: labels spread over the kNN graph, then the probe;
+- ``finetune``: a SetFit-style contrastive fine-tune of the encoder on pairs
+  from the labels, then the probe on the new embeddings;
+- ``finetune+self-train``: the fine-tuned encoder, then self-training over
+  ``finetune_pool`` unlabelled texts re-embedded with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selfsim.encoders.base import Encoder
+from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.tasks.probe import LinearProbe, ProbeConfig
+from selfsim.tasks.propagation import LabelPropagation, PropagationConfig
+from selfsim.tasks.self_training import SelfTrainer, SelfTrainingConfig
+from selfsim.training.setfit import ContrastiveFinetuneConfig, contrastive_finetune
+
+METHODS = ("probe", "self-train", "propagation", "finetune", "finetune+self-train")
+Log = Callable[[str], None]
+
+
+def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
+    """Texts and labels from a TSV/CSV with a header naming ``label`` and ``text`` columns (or, without
+    such a header, ``label<TAB>text`` rows), or from JSONL with ``text`` and ``label`` fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"{path} does not exist; check the path.")
+    texts: list[str] = []
+    labels: list[str] = []
+    if path.suffix.lower() in (".jsonl", ".json"):
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    raise InputError(path.name, f"line {number}", "is not valid JSON", "fix the line") from None
+                if not isinstance(row, dict) or "text" not in row or "label" not in row:
+                    raise InputError(path.name, f"line {number}", "has no 'text' and 'label' fields",
+                                     "give every line both")
+                texts.append(str(row["text"]))
+                labels.append(str(row["label"]))
+        return texts, labels
+    delimiter = "," if path.suffix.lower() == ".csv" else "\t"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t"
+                               else csv.QUOTE_MINIMAL))
+    if not rows:
+        raise InputError(path.name, "", "is empty", "give it label and text columns")
+    header = [h.strip().lower() for h in rows[0]]
+    if "label" in header and "text" in header:
+        label_at, text_at, body, first = header.index("label"), header.index("text"), rows[1:], 2
+    else:
+        label_at, text_at, body, first = 0, 1, rows, 1
+    for number, row in enumerate(body, first):
+        if len(row) <= max(label_at, text_at) or not row[text_at].strip():
+            raise InputError(path.name, f"line {number}", "has no label and text",
+                             "write each row as label<TAB>text")
+        labels.append(row[label_at].strip())
+        texts.append(row[text_at])
+    return texts, labels
+
+
+def sample_per_class(labels: Sequence[Any], per_class: int, seed: int) -> np.ndarray:
+    """Indices of ``per_class`` randomly drawn items of every class (all of a class if it has fewer), sorted."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    picked = [rng.choice(np.flatnonzero(labels == c), size=min(per_class, int((labels == c).sum())), replace=False)
+              for c in np.unique(labels)]
+    return np.sort(np.concatenate(picked))
+
+
+class EmbeddingCache:
+    """Embeds texts with an encoder, remembering every vector, so repeated texts cost nothing."""
+
+    def __init__(self, encoder: Encoder, batch_size: int = 64) -> None:
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """(len(texts), dim) unit vectors."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            vectors = self.encoder.encode(missing, batch_size=self.batch_size, progress=progress)
+            self._vectors.update(zip(missing, vectors, strict=True))
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts])
+
+
+@dataclass(frozen=True)
+class FewLabelsConfig:
+    """What to run: label budgets, seeds, methods, the pools and each method's settings.
+
+    ``pool_size`` draws a seeded subset of the training texts as the pool that
+    labels are sampled from and whose rest is unlabelled (None: all of them);
+    ``finetune_pool`` is how many unlabelled texts are re-embedded with a
+    fine-tuned encoder for ``finetune+self-train``.
+    """
+
+    per_class: tuple[int, ...] = (8, 16, 64)
+    seeds: int = 5
+    methods: tuple[str, ...] = METHODS
+    pool_size: int | None = 20000
+    finetune_pool: int = 4000
+    pool_seed: int = 0
+    probe: ProbeConfig = ProbeConfig()
+    self_training: SelfTrainingConfig = SelfTrainingConfig()
+    propagation: PropagationConfig = PropagationConfig()
+    finetune: ContrastiveFinetuneConfig = ContrastiveFinetuneConfig()
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"unknown method {unknown[0]!r}; use some of {', '.join(METHODS)}.")
+        if not self.per_class or min(self.per_class) < 1 or self.seeds < 1:
+            raise ConfigError("use at least one label per class and at least one seed.")
+
+
+@dataclass
+class MethodResult:
+    """One method at one label budget: per-seed accuracy, macro-F1 and seconds."""
+
+    method: str
+    per_class: int
+    accuracy: list[float] = field(default_factory=list)
+    macro_f1: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Means and standard deviations (in percent) plus the per-seed values."""
+        return {"method": self.method, "per_class": self.per_class, "seeds": len(self.accuracy),
+                "accuracy_mean": _pct(np.mean(self.accuracy)), "accuracy_std": _pct(np.std(self.accuracy)),
+                "macro_f1_mean": _pct(np.mean(self.macro_f1)), "macro_f1_std": _pct(np.std(self.macro_f1)),
+                "seconds_mean": round(float(np.mean(self.seconds)), 1),
+                "accuracy": [_pct(a) for a in self.accuracy], "notes": self.notes}
+
+
+def evaluate_few_labels(train_texts: Sequence[str], train_labels: Sequence[str], test_texts: Sequence[str],
+                        test_labels: Sequence[str], encoder: Encoder, config: FewLabelsConfig = FewLabelsConfig(),
+                        extra_unlabelled: Sequence[str] = (), cache: EmbeddingCache | None = None,
+                        log: Log | None = None) -> list[MethodResult]:
+    """Run every method of ``config`` at every label budget and seed; see the module docstring.
+
+    ``extra_unlabelled`` texts (for example a dev split without its labels) join
+    the unlabelled pool. ``cache`` lets a caller reuse embeddings across calls.
+    """
+    say = log or (lambda message: None)
+    cache = cache or EmbeddingCache(encoder)
+    pool = _pool(len(train_texts), config.pool_size, config.pool_seed)
+    pool_texts = [train_texts[i] for i in pool]
+    pool_labels = np.asarray([train_labels[i] for i in pool])
+    test_gold = np.asarray(test_labels)
+    started = time.perf_counter()
+    pool_vectors = cache(pool_texts)
+    test_vectors = cache(list(test_texts))
+    extra_vectors = cache(list(extra_unlabelled))
+    say(f"embedded {len(pool_texts) + len(test_texts) + len(extra_unlabelled):,} texts in "
+        f"{time.perf_counter() - started:.0f} s")
+    results: list[MethodResult] = []
+    for k in config.per_class:
+        by_method = {m: MethodResult(m, k) for m in config.methods}
+        for seed in range(config.seeds):
+            labelled = sample_per_class(pool_labels, k, seed)
+            rest = np.setdiff1d(np.arange(len(pool_texts)), labelled)
+            unlabelled = np.concatenate([pool_vectors[rest], extra_vectors])
+            x, y = pool_vectors[labelled], pool_labels[labelled]
+            frozen = _FrozenRun(x, y, unlabelled, test_vectors, test_gold, config, seed)
+            for method in ("probe", "self-train", "propagation"):
+                if method in config.methods:
+                    frozen.run(method, by_method[method])
+            if "finetune" in config.methods or "finetune+self-train" in config.methods:
+                unlabelled_texts = [pool_texts[i] for i in rest] + list(extra_unlabelled)
+                _finetune_run(encoder, [pool_texts[i] for i in labelled], y, unlabelled_texts, test_texts,
+                              test_gold, config, seed, by_method)
+            say(f"{k:>3} per class, seed {seed}: " + ", ".join(
+                f"{m} {100 * r.accuracy[-1]:.1f}" for m, r in by_method.items() if len(r.accuracy) > seed))
+        results.extend(by_method.values())
+    return results
+
+
+class _FrozenRun:
+    """The methods that keep the encoder frozen, on one labelled draw."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, unlabelled: np.ndarray, test_x: np.ndarray,
+                 test_y: np.ndarray, config: FewLabelsConfig, seed: int) -> None:
+        self.x, self.y, self.unlabelled, self.test_x, self.test_y = x, y, unlabelled, test_x, test_y
+        self.config, self.seed = config, seed
+
+    def run(self, method: str, result: MethodResult) -> None:
+        started = time.perf_counter()
+        if method == "probe":
+            model: Any = LinearProbe(self.config.probe).fit(self.x, self.y)
+        elif method == "self-train":
+            model = SelfTrainer(_seeded(self.config.self_training, self.seed), self.config.probe).fit(
+                self.x, self.y, self.unlabelled)
+            result.notes.append(f"seed {self.seed}: kept round {model.best_round_} of {len(model.rounds_) - 1}, "
+                                f"{len(model.pseudo_index_)} pseudo-labels")
+        else:
+            model = LabelPropagation(self.config.propagation, self.config.probe).fit(self.x, self.y, self.unlabelled)
+        _score(result, model.predict(self.test_x), self.test_y, time.perf_counter() - started)
+
+
+def _finetune_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_texts: list[str],
+                  test_texts: Sequence[str], test_y: np.ndarray, config: FewLabelsConfig, seed: int,
+                  by_method: dict[str, MethodResult]) -> None:
+    from selfsim.encoders.sentence import SentenceEncoder
+
+    model_dir = getattr(encoder, "model_dir", None)
+    if model_dir is None:
+        raise ConfigError("the contrastive fine-tune needs a sentence-transformers encoder; drop the finetune "
+                          "methods or use one.")
+    scratch = Path(tempfile.mkdtemp(prefix="selfsim-setfit-"))
+    try:
+        started = time.perf_counter()
+        finetune = _seeded(config.finetune, seed)
+        report = contrastive_finetune(model_dir, texts, y, scratch / "model", finetune)
+        tuned = SentenceEncoder(report.model_dir, name="finetuned")
+        x = tuned.encode(texts, batch_size=64)
+        test_x = tuned.encode(list(test_texts), batch_size=64)
+        base_seconds = time.perf_counter() - started
+        if "finetune" in by_method:
+            started = time.perf_counter()
+            probe = LinearProbe(config.probe).fit(x, y)
+            _score(by_method["finetune"], probe.predict(test_x), test_y, base_seconds + time.perf_counter() - started)
+            by_method["finetune"].notes.append(f"seed {seed}: {report.steps} steps, loss {report.first_loss:.3f} -> "
+                                               f"{report.last_loss:.3f}, {report.seconds:.0f} s")
+        if "finetune+self-train" in by_method:
+            started = time.perf_counter()
+            rng = np.random.default_rng(seed)
+            chosen = rng.choice(len(unlabelled_texts), size=min(config.finetune_pool, len(unlabelled_texts)),
+                                replace=False)
+            unlabelled = tuned.encode([unlabelled_texts[i] for i in chosen], batch_size=64)
+            trainer = SelfTrainer(_seeded(config.self_training, seed), config.probe).fit(x, y, unlabelled)
+            _score(by_method["finetune+self-train"], trainer.predict(test_x), test_y,
+                   base_seconds + time.perf_counter() - started)
+            by_method["finetune+self-train"].notes.append(
+                f"seed {seed}: kept round {trainer.best_round_}, {len(trainer.pseudo_index_)} pseudo-labels")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _score(result: MethodResult, predicted: np.ndarray, gold: np.ndarray, seconds: float) -> None:
+    from sklearn.metrics import f1_score
+
+    result.accuracy.append(float(np.mean(predicted == gold)))
+    result.macro_f1.append(float(f1_score(gold, predicted, average="macro", zero_division=0)))
+    result.seconds.append(seconds)
+
+
+def _pool(n: int, size: int | None, seed: int) -> np.ndarray:
+    if size is None or size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def _seeded(config: Any, seed: int) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(config, seed=seed)
+
+
+def _pct(value: float) -> float:
+    return round(100 * float(value), 2)

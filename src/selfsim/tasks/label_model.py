@@ -1,0 +1,188 @@
+"""Combine labelling-function votes into probabilistic labels: a Dawid–Skene label model, and majority vote.
+
+Votes are a matrix ``(N items, M functions)`` of class indices, with
+:data:`ABSTAIN` (-1) where a function said nothing.
+
+:class:`DawidSkene` (Dawid & Skene 1979, "Maximum Likelihood Estimation of
+Observer Error-Rates Using the EM Algorithm") assumes functions vote
+independently given the true class and learns, by EM and without any gold
+labels, each function's confusion matrix — including how often it abstains
+on each class. That last part matters for keyword functions: a function that
+only ever says "positive" carries its information in *when* it speaks, which a
+model of votes alone cannot see. Accurate functions then count for more than
+noisy ones, and disagreements are settled by who is usually right; majority
+vote counts every function the same. Snorkel's LabelModel (Ratner et al.
+2019) fits the same kind of model by matrix completion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from selfsim.errors import ConfigError
+
+ABSTAIN = -1
+
+
+def check_votes(votes: np.ndarray, n_classes: int) -> np.ndarray:
+    """The votes as an int array (N, M), or a :class:`ConfigError` saying what is wrong."""
+    votes = np.asarray(votes)
+    if votes.ndim != 2:
+        raise ConfigError("votes must be a matrix of shape (items, functions); apply the functions first.")
+    votes = votes.astype(np.int64)
+    if votes.size and (votes.min() < ABSTAIN or votes.max() >= n_classes):
+        raise ConfigError(f"votes must be class indices 0..{n_classes - 1} or -1 for abstain.")
+    return votes
+
+
+def vote_counts(votes: np.ndarray, n_classes: int) -> np.ndarray:
+    """How many functions voted for each class, per item: (N, n_classes)."""
+    counts = np.zeros((len(votes), n_classes), dtype=np.float64)
+    for column in votes.T:
+        voted = column != ABSTAIN
+        counts[np.flatnonzero(voted), column[voted]] += 1
+    return counts
+
+
+class MajorityVote:
+    """Each function counts the same. A tie splits the probability evenly among the tied classes;
+    an item nobody voted on gets ``class_prior`` (uniform by default)."""
+
+    def __init__(self, n_classes: int, class_prior: np.ndarray | None = None) -> None:
+        self.n_classes = n_classes
+        self.class_prior = class_prior
+
+    def fit(self, votes: np.ndarray) -> MajorityVote:
+        """Nothing to learn; kept for a uniform interface with :class:`DawidSkene`."""
+        check_votes(votes, self.n_classes)
+        return self
+
+    def predict_proba(self, votes: np.ndarray) -> np.ndarray:
+        """(N, n_classes) probabilities."""
+        counts = vote_counts(check_votes(votes, self.n_classes), self.n_classes)
+        top = counts.max(axis=1, keepdims=True)
+        winners = (counts == top) & (top > 0)
+        prior = (np.full(self.n_classes, 1.0 / self.n_classes) if self.class_prior is None
+                 else np.asarray(self.class_prior, dtype=np.float64))
+        probabilities = winners / np.maximum(winners.sum(axis=1, keepdims=True), 1)
+        probabilities[top[:, 0] == 0] = prior
+        return probabilities
+
+    def predict(self, votes: np.ndarray, seed: int = 0) -> np.ndarray:
+        """Class indices; ties (and items nobody voted on) broken at random with ``seed``."""
+        return _argmax_random_ties(self.predict_proba(votes), seed)
+
+
+@dataclass(frozen=True)
+class DawidSkeneConfig:
+    """EM settings: iterations, convergence tolerance, Dirichlet smoothing of the confusion
+    matrices and the class prior, and whether abstaining is modelled per class.
+
+    The smoothing is a pseudo-count per cell; it is small because on a few dozen
+    items a larger one outweighs the evidence and EM can fold every item into
+    one class."""
+
+    max_iter: int = 200
+    tolerance: float = 1e-6
+    smoothing: float = 0.1
+    model_abstain: bool = True
+    learn_prior: bool = True
+
+
+class DawidSkene:
+    """The Dawid–Skene label model (scikit-learn style; learned attributes end in ``_``).
+
+    After :meth:`fit`: ``prior_`` (n_classes,), ``confusion_`` (M, n_classes,
+    n_outcomes) where outcome ``n_classes`` is "abstained" when abstaining is
+    modelled, ``accuracy_`` (M,) each function's estimated accuracy when it
+    votes, and ``n_iter_``.
+    """
+
+    def __init__(self, n_classes: int, config: DawidSkeneConfig = DawidSkeneConfig(),
+                 class_prior: np.ndarray | None = None) -> None:
+        self.n_classes = n_classes
+        self.config = config
+        self.class_prior = class_prior
+
+    def fit(self, votes: np.ndarray) -> DawidSkene:
+        """Learn the function confusion matrices and class prior from unlabelled ``votes`` by EM."""
+        votes = check_votes(votes, self.n_classes)
+        k = self.n_classes
+        outcomes = self._outcomes(votes)
+        # Start from majority vote, which fixes which class is which (EM alone is symmetric).
+        posterior = MajorityVote(k, self.class_prior).predict_proba(votes)
+        previous = -np.inf
+        self.n_iter_ = 0
+        for iteration in range(1, self.config.max_iter + 1):
+            self._m_step(outcomes, posterior)
+            log_joint = self._log_joint(outcomes)
+            log_likelihood = float(_logsumexp(log_joint).sum())
+            posterior = np.exp(log_joint - _logsumexp(log_joint)[:, None])
+            self.n_iter_ = iteration
+            if abs(log_likelihood - previous) <= self.config.tolerance * max(1.0, abs(log_likelihood)):
+                break
+            previous = log_likelihood
+        self.log_likelihood_ = previous
+        voted = self.confusion_[:, :, :k]
+        self.accuracy_ = (np.einsum("k,mkk->m", self.prior_, voted)
+                          / np.maximum(np.einsum("k,mkl->m", self.prior_, voted), 1e-12))
+        return self
+
+    def predict_proba(self, votes: np.ndarray) -> np.ndarray:
+        """(N, n_classes) posterior class probabilities."""
+        if not hasattr(self, "confusion_"):
+            raise ConfigError("the label model is not fitted yet; call fit first.")
+        log_joint = self._log_joint(self._outcomes(check_votes(votes, self.n_classes)))
+        return np.exp(log_joint - _logsumexp(log_joint)[:, None])
+
+    def predict(self, votes: np.ndarray, seed: int = 0) -> np.ndarray:
+        """Most probable class indices (exact ties broken at random with ``seed``)."""
+        return _argmax_random_ties(self.predict_proba(votes), seed)
+
+    # -- EM --------------------------------------------------------------------------------------
+
+    def _outcomes(self, votes: np.ndarray) -> np.ndarray:
+        if self.config.model_abstain:
+            return np.where(votes == ABSTAIN, self.n_classes, votes)  # abstaining is one more outcome
+        return votes  # -1 stays "no observation"
+
+    def _m_step(self, outcomes: np.ndarray, posterior: np.ndarray) -> None:
+        k = self.n_classes
+        n_outcomes = k + 1 if self.config.model_abstain else k
+        alpha = self.config.smoothing
+        confusion = np.empty((outcomes.shape[1], k, n_outcomes))
+        for j, column in enumerate(outcomes.T):
+            counts = np.full((k, n_outcomes), alpha)
+            for outcome in range(n_outcomes):
+                counts[:, outcome] += posterior[column == outcome].sum(axis=0)
+            counts[:, :k] += alpha * np.eye(k)  # a mild belief that functions beat chance
+            confusion[j] = counts / counts.sum(axis=1, keepdims=True)
+        self.confusion_ = confusion
+        if self.class_prior is not None:
+            self.prior_ = np.asarray(self.class_prior, dtype=np.float64)
+        elif self.config.learn_prior:
+            totals = posterior.sum(axis=0) + alpha
+            self.prior_ = totals / totals.sum()
+        else:
+            self.prior_ = np.full(k, 1.0 / k)
+
+    def _log_joint(self, outcomes: np.ndarray) -> np.ndarray:
+        log_joint = np.tile(np.log(self.prior_), (len(outcomes), 1))  # (N, K)
+        log_confusion = np.log(self.confusion_)  # (M, K, outcomes)
+        for j, column in enumerate(outcomes.T):
+            observed = column >= 0
+            log_joint[observed] += log_confusion[j][:, column[observed]].T
+        return log_joint
+
+
+def _logsumexp(values: np.ndarray) -> np.ndarray:
+    top = values.max(axis=1)
+    return top + np.log(np.exp(values - top[:, None]).sum(axis=1))
+
+
+def _argmax_random_ties(probabilities: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    jitter = rng.random(probabilities.shape) * 1e-9  # breaks exact ties only
+    return np.argmax(probabilities + jitter, axis=1)

@@ -1,0 +1,1 @@
+"""Training loops that turn data and an objective into a model directory the encoders load."""
