@@ -1,0 +1,193 @@
+"""``selfsim cluster`` and ``selfsim eval clustering``: topics in a collection, and clustering against labels."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from selfsim.app import Collection
+from selfsim.cli.common import console, errors, print_json, progress_bar, split_values
+from selfsim.config import DEFAULT_ENCODER
+from selfsim.data.posts import clean_post
+from selfsim.errors import ConfigError
+from selfsim.evaluation.clustering import evaluate_clustering, read_labelled_texts
+from selfsim.registry import load_encoder
+from selfsim.store.filters import parse_filter_expressions
+from selfsim.tasks.maps import map_coordinates, write_html, write_png
+from selfsim.tasks.topics import TopicConfig, TopicResult, cluster_collection, write_topics
+
+CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
+ReduceOption = Annotated[str, typer.Option("--reduce", help="Reduction before clustering: none, pca or umap.")]
+MethodOption = Annotated[str, typer.Option("--method", help="kmeans, hdbscan, agglomerative, gmm or none.")]
+DimsOption = Annotated[int | None, typer.Option("--dims", help="Dimensions after reduction (default: 50 for "
+                                                               "PCA, 5 for UMAP).")]
+
+
+def _topic_config(reduce: str, dims: int | None, method: str, k: int | None, k_range: str, select_by: str,
+                  min_cluster_size: int, top_words: int, seed: int) -> TopicConfig:
+    try:
+        start, stop, *rest = (int(part) for part in k_range.split(":"))
+    except ValueError:
+        raise ConfigError(f"cannot read --k-range {k_range!r}; write start:stop or start:stop:step, "
+                          "such as 5:40:5.") from None
+    return TopicConfig(reduce=reduce, reduce_dims=dims, cluster=method, k=k, k_range=(start, stop, rest[0] if rest
+                                                                                         else 1),
+                       select_by=select_by, min_cluster_size=min_cluster_size, top_words=top_words,  # type: ignore
+                       seed=seed)
+
+
+def cluster(
+    collection: CollectionArg,
+    reduce: ReduceOption = TopicConfig.reduce,
+    dims: DimsOption = None,
+    method: MethodOption = TopicConfig.cluster,
+    k: Annotated[int | None, typer.Option("-k", "--k", help="Number of clusters (default: chosen over "
+                                                              "--k-range).")] = None,
+    k_range: Annotated[str, typer.Option(help="Candidates for k when it is not given: start:stop:step.")] = "5:40:5",
+    select_by: Annotated[str, typer.Option(help="How k is chosen: silhouette or coherence.")] = "silhouette",
+    min_cluster_size: Annotated[int, typer.Option(help="Smallest cluster HDBSCAN keeps.")] = 15,
+    top_words: Annotated[int, typer.Option(help="Keywords per cluster.")] = 10,
+    filter: Annotated[list[str] | None, typer.Option("--filter", "-f", help="Only items passing this metadata "
+                                                                            "condition (repeatable).")] = None,
+    write: Annotated[bool, typer.Option("--write", help="Store each item's cluster and its keywords as "
+                                                        "metadata.")] = False,
+    field: Annotated[str, typer.Option(help="Metadata field for the cluster id with --write "
+                                            "(keywords go to FIELD_keywords).")] = "cluster",
+    png: Annotated[Path | None, typer.Option(help="Draw a 2-D map of the clusters to this PNG.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Write an interactive 2-D map (one offline HTML file).")] = None,
+    map_method: Annotated[str, typer.Option(help="Projection for the maps: umap or pca.")] = "umap",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Cluster COLLECTION into topics labelled by keywords; optionally write them back and draw a map."""
+    config = _topic_config(reduce, dims, method, k, k_range, select_by, min_cluster_size, top_words, seed)
+    spec = parse_filter_expressions(filter or [])
+    with Collection.open(collection) as target:
+        started = time.perf_counter()
+        result = cluster_collection(target.store, config, spec or None)
+        written = write_topics(target.store, result, field, field + "_keywords") if write else None
+        texts = {item.id: item.text for item in target.items(spec or None)} if (png or html or not json_output) \
+            else {}
+    if png or html:
+        _maps(result, texts, png, html, map_method, seed, str(collection.name))
+    data = result.to_dict()
+    data["seconds"]["total"] = round(time.perf_counter() - started, 3)
+    data["written"] = written
+    if json_output:
+        print_json(data)
+        return
+    _print_topics(result, texts, data)
+    if written is not None:
+        console.print(f"wrote {field} and {field}_keywords to {written:,} items; filter with "
+                      f"--filter {field}=<id>")
+
+
+def _maps(result: TopicResult, texts: dict[str, str], png: Path | None, html: Path | None, method: str, seed: int,
+          title: str) -> None:
+    started = time.perf_counter()
+    coordinates = map_coordinates(result.model.reduced_, method, seed)
+    names = {t.cluster: t.label for t in result.model.topics_}
+    if png is not None:
+        write_png(png, coordinates, result.model.labels_, names, title=f"{title}: {len(result.ids):,} items")
+        errors.print(f"wrote {png}")
+    if html is not None:
+        write_html(html, coordinates, result.model.labels_, names, result.ids, [texts[i] for i in result.ids],
+                   title=title)
+        errors.print(f"wrote {html}")
+    result.seconds["map"] = time.perf_counter() - started
+
+
+def _print_topics(result: TopicResult, texts: dict[str, str], data: dict) -> None:
+    if result.k_scores:
+        scores = ", ".join(f"{k}: {v:.3f}" for k, v in result.k_scores.items())
+        console.print(f"k chosen: [bold]{result.k}[/] ({scores})")
+    figures = [f"{len(result.model.topics_)} clusters over {len(result.ids):,} items"]
+    if result.model.noise_:
+        figures.append(f"{result.model.noise_:,} items in no cluster (noise)")
+    for name in ("coherence_npmi", "diversity", "silhouette"):
+        if data.get(name) is not None:
+            figures.append(f"{name} {data[name]:.3f}")
+    console.print("; ".join(figures))
+    table = Table(show_lines=True)
+    for column in ("cluster", "size", "keywords", "representative"):
+        table.add_column(column, justify="right" if column in ("cluster", "size") else "left",
+                         ratio=1 if column == "representative" else None, overflow="fold")
+    for topic in result.model.topics_:
+        first = topic.representatives[0] if topic.representatives else None
+        text = " ".join(texts.get(first, "").split()) if first else ""
+        table.add_row(str(topic.cluster), f"{topic.size:,}", ", ".join(topic.keywords[:8]),
+                      (f"[dim]{first}[/] " if first else "") + text[:160] + ("…" if len(text) > 160 else ""))
+    console.print(table)
+
+
+def eval_clustering(
+    file: Annotated[Path, typer.Argument(help="JSONL (optionally .gz) with a text and a label per line.")],
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+    label_field: Annotated[str, typer.Option(help="Field holding the label.")] = "label",
+    limit: Annotated[int | None, typer.Option(help="Use only the first N rows.")] = None,
+    encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
+    reduce: ReduceOption = "umap",
+    dims: DimsOption = None,
+    method: MethodOption = "kmeans",
+    k: Annotated[int | None, typer.Option("-k", "--k", help="Clusters (default: the number of labels).")] = None,
+    baselines: Annotated[list[str] | None, typer.Option(help="Baselines to run beside the embedding: lsa, lda "
+                                                             "(default both; 'none' for neither).")] = None,
+    clean_posts: Annotated[bool, typer.Option(help="Strip e-mail headers (keeping the subject), quoted replies "
+                                                   "and signatures before embedding and counting.")] = False,
+    max_words: Annotated[int, typer.Option(help="Words of each text the encoder reads (it truncates at its "
+                                                "limit anyway).")] = 230,
+    cache: Annotated[Path | None, typer.Option(help="Save the text vectors to this .npy file, and reuse it when "
+                                                    "it holds one vector per text.")] = None,
+    coherence: Annotated[bool, typer.Option(help="Also measure NPMI coherence and topic diversity.")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """V-measure, NMI and ARI against the labels: the embedding pipeline beside the LDA and LSA baselines."""
+    data = read_labelled_texts(file, text_field, label_field, limit=limit)
+    if clean_posts:
+        data = type(data)(data.ids, [clean_post(t) for t in data.texts], data.labels)
+    wanted = [b for b in split_values(baselines) or ["lsa", "lda"] if b != "none"]
+    config = TopicConfig(reduce=reduce, reduce_dims=dims, cluster=method, k=k, seed=seed)
+    vectors = _vectors(data.texts, encoder, max_words, cache)
+    results = evaluate_clustering(data, vectors, config, wanted, coherence,
+                                  progress=lambda name: errors.print(f"clustering: {name}"))
+    report = {"file": str(file), "texts": len(data), "labels": len(set(data.labels)), "encoder": encoder,
+              "clean_posts": clean_posts, "results": [r.to_dict() for r in results]}
+    if json_output:
+        print_json(report)
+        return
+    table = Table(title=f"clustering: {file.name} ({len(data):,} texts, {report['labels']} labels)")
+    for column in ("method", "V-measure", "NMI", "ARI", "NPMI", "diversity", "clusters", "noise", "seconds"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for row in results:
+        table.add_row(row.method, f"{100 * row.v_measure:.2f}", f"{100 * row.nmi:.2f}", f"{100 * row.ari:.2f}",
+                      "" if row.coherence is None else f"{row.coherence:.3f}",
+                      "" if row.diversity is None else f"{row.diversity:.3f}", str(row.clusters), str(row.noise),
+                      f"{row.seconds:.1f}")
+    console.print(table)
+    for row in results:
+        settings = {k: v for k, v in row.settings.items() if k not in ("vocabulary",)}
+        console.print(f"[dim]{row.method}: {settings}[/]")
+
+
+def _vectors(texts: list[str], encoder: str, max_words: int, cache: Path | None) -> np.ndarray:
+    if cache is not None and cache.is_file():
+        vectors = np.load(cache)
+        if len(vectors) == len(texts):
+            errors.print(f"using the vectors in {cache}")
+            return vectors
+    model = load_encoder(encoder)
+    shortened = [" ".join(t.split(" ")[:max_words]) for t in texts]
+    with progress_bar("texts") as bar:
+        task = bar.add_task("embedding", total=len(texts))
+        vectors = model.encode(shortened, progress=lambda n: bar.advance(task, n))
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, vectors)
+    return vectors
+

@@ -1,0 +1,163 @@
+"""Clustering evaluation against labels: V-measure, NMI and ARI, for the embedding pipeline and the baselines.
+
+The input is JSONL (optionally gzipped) with a text and a label per line, as
+../shared/data/20ng/train.jsonl.gz. Every method clusters the same texts into
+``k`` clusters (the number of distinct labels unless given); methods that pick
+their own number (HDBSCAN) are scored as they are, noise as one more cluster.
+Coherence (NPMI over the same texts, 10-token windows) and diversity are
+reported beside the label-based figures, with the same keyword count for all.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.tasks.baselines import LDATopics, LSATopics
+from selfsim.tasks.coherence import npmi_coherence, topic_diversity
+from selfsim.tasks.topics import TopicConfig, fit_topics
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    """Texts with their labels (strings), in file order."""
+
+    ids: list[str]
+    texts: list[str]
+    labels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class ClusteringScores:
+    """One method's figures (fractions, not percentages) and how it was configured."""
+
+    method: str
+    v_measure: float
+    nmi: float
+    ari: float
+    homogeneity: float
+    completeness: float
+    clusters: int
+    noise: int
+    coherence: float | None = None
+    diversity: float | None = None
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, figures rounded."""
+        data = asdict(self)
+        for key in ("v_measure", "nmi", "ari", "homogeneity", "completeness", "coherence", "diversity"):
+            if data[key] is not None:
+                data[key] = round(data[key], 4)
+        data["seconds"] = round(self.seconds, 2)
+        return data
+
+
+def read_labelled_texts(path: str | Path, text_field: str = "text", label_field: str = "label",
+                        id_field: str = "id", limit: int | None = None) -> LabelledTexts:
+    """Read JSONL (``.gz`` too) rows with a text and a label."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"{path} does not exist; give a JSONL file with {text_field!r} and {label_field!r}.")
+    opener = gzip.open if path.suffix == ".gz" else open
+    ids, texts, labels = [], [], []
+    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(path.name, f"line {number}", f"is not valid JSON ({error.msg})", "fix the line") \
+                    from None
+            if not isinstance(row.get(text_field), str) or row.get(label_field) is None:
+                raise InputError(path.name, f"line {number}", f"has no {text_field!r} text or no {label_field!r}",
+                                 "give every line both (or pick the fields with --text-field/--label-field)")
+            ids.append(str(row.get(id_field, number)))
+            texts.append(row[text_field])
+            labels.append(str(row[label_field]))
+            if limit is not None and len(texts) >= limit:
+                break
+    if not texts:
+        raise InputError(path.name, "", "holds no rows", "write one JSON object per line")
+    return LabelledTexts(ids, texts, labels)
+
+
+def label_scores(truth: Sequence[str] | np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """V-measure, NMI (arithmetic mean, equal to V-measure), ARI, homogeneity and completeness."""
+    from sklearn import metrics
+
+    homogeneity, completeness, v_measure = metrics.homogeneity_completeness_v_measure(truth, predicted)
+    return {"v_measure": float(v_measure), "nmi": float(metrics.normalized_mutual_info_score(truth, predicted)),
+            "ari": float(metrics.adjusted_rand_score(truth, predicted)), "homogeneity": float(homogeneity),
+            "completeness": float(completeness)}
+
+
+def _scores(method: str, truth: Sequence[str], predicted: np.ndarray, keywords: list[list[str]],
+            texts: Sequence[str], seconds: float, settings: dict[str, Any], coherence: bool) -> ClusteringScores:
+    npmi = npmi_coherence(keywords, texts)[0] if coherence and keywords else None
+    diversity = topic_diversity(keywords) if keywords else None
+    return ClusteringScores(method=method, **label_scores(truth, predicted),
+                            clusters=len(set(predicted.tolist()) - {-1}), noise=int((predicted < 0).sum()),
+                            coherence=npmi, diversity=diversity, seconds=seconds, settings=settings)
+
+
+def evaluate_embedding(data: LabelledTexts, vectors: np.ndarray, config: TopicConfig, name: str = "embedding",
+                       coherence: bool = True) -> ClusteringScores:
+    """Score the reduce -> cluster -> keywords pipeline on precomputed item vectors."""
+    started = time.perf_counter()
+    result = fit_topics(vectors, data.texts, data.ids, config, measure=False)
+    seconds = time.perf_counter() - started
+    by_cluster = {t.cluster: t.keywords for t in result.model.topics_}
+    keywords = [by_cluster[c] for c in sorted(by_cluster) if by_cluster[c]]
+    return _scores(name, data.labels, result.model.labels_, keywords, data.texts, seconds,
+                   {**asdict(config), "k": result.k}, coherence)
+
+
+def evaluate_baseline(data: LabelledTexts, model: LDATopics | LSATopics, name: str,
+                      coherence: bool = True) -> ClusteringScores:
+    """Score an LDA or LSA baseline on the texts."""
+    started = time.perf_counter()
+    model.fit(data.texts)
+    seconds = time.perf_counter() - started
+    keywords = [[w for w, _ in model.keywords_[c]] for c in sorted(model.keywords_)]
+    return _scores(name, data.labels, model.labels_, keywords, data.texts, seconds, model.settings(), coherence)
+
+
+def evaluate_clustering(data: LabelledTexts, vectors: np.ndarray | None, config: TopicConfig,
+                        baselines: Sequence[str] = ("lsa", "lda"), coherence: bool = True,
+                        progress: Callable[[str], None] | None = None) -> list[ClusteringScores]:
+    """The embedding pipeline (when ``vectors`` are given) and the baselines, scored side by side."""
+    k = config.k or len(set(data.labels))
+    if k > len(data):
+        raise ConfigError(f"k={k} is larger than the {len(data)} texts; choose a smaller k.")
+    config = TopicConfig(**{**asdict(config), "k": k})
+    results = []
+    if vectors is not None:
+        if progress:
+            progress("embedding pipeline")
+        results.append(evaluate_embedding(data, vectors, config, f"embedding ({config.reduce}+{config.cluster})",
+                                          coherence))
+    for name in baselines:
+        if progress:
+            progress(name)
+        if name == "lsa":
+            results.append(evaluate_baseline(data, LSATopics(k, seed=config.seed), "lsa (tf-idf+svd+kmeans)",
+                                             coherence))
+        elif name == "lda":
+            results.append(evaluate_baseline(data, LDATopics(k, seed=config.seed), "lda", coherence))
+        else:
+            raise ConfigError(f"unknown baseline {name!r}; use lsa or lda.")
+    return results
