@@ -1,0 +1,69 @@
+"""Reading labelled files and label files, sampling k per class, and the evaluation loop on synthetic vectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfsim.data.label_files import read_label_file
+from selfsim.errors import ConfigError, InputError
+from selfsim.evaluation.classify import FewLabelsConfig, evaluate_few_labels, read_labelled, sample_per_class
+
+
+class WordEncoder:
+    """A deterministic bag-of-words encoder over a fixed vocabulary: enough to test the loop offline."""
+
+    name, version, dim = "words", "1", 4
+    vocabulary = ("good", "bad", "film", "plot")
+
+    def encode(self, texts, *, batch_size=32, progress=None):  # noqa: ANN001, ANN201
+        vectors = np.array([[t.split().count(w) for w in self.vocabulary] for t in texts], dtype=np.float32) + 0.01
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_read_labelled_tsv_with_header_and_jsonl(tmp_path: Path) -> None:
+    (tmp_path / "a.tsv").write_text("label\ttext\n1\tgood film\n0\tbad \"plot\n")
+    assert read_labelled(tmp_path / "a.tsv") == (["good film", 'bad "plot'], ["1", "0"])
+    (tmp_path / "b.jsonl").write_text(json.dumps({"text": "x", "label": "k"}) + "\n")
+    assert read_labelled(tmp_path / "b.jsonl") == (["x"], ["k"])
+    (tmp_path / "c.tsv").write_text("label\ttext\n1\n")
+    with pytest.raises(InputError, match="line 2"):
+        read_labelled(tmp_path / "c.tsv")
+
+
+def test_label_files_name_items_by_id_or_text(tmp_path: Path) -> None:
+    (tmp_path / "l.tsv").write_text("id\tlabel\tconfidence\n7\tpos\t0.5\n")
+    (row,) = read_label_file(tmp_path / "l.tsv")
+    assert (row.item_id, row.label, row.confidence) == ("7", "pos", 0.5)
+    (tmp_path / "l.jsonl").write_text(json.dumps({"text": "some text", "label": "neg"}) + "\n")
+    (row,) = read_label_file(tmp_path / "l.jsonl")
+    assert (row.item_id, row.text, row.label) == (None, "some text", "neg")
+    (tmp_path / "bad.tsv").write_text("item\tclass\n1\ta\n")
+    with pytest.raises(InputError, match="header"):
+        read_label_file(tmp_path / "bad.tsv")
+
+
+def test_sample_per_class_is_seeded_and_balanced() -> None:
+    labels = np.array(["a"] * 50 + ["b"] * 20 + ["c"] * 3)
+    first, again, other = sample_per_class(labels, 5, 0), sample_per_class(labels, 5, 0), sample_per_class(labels, 5, 1)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert sorted(np.unique(labels[first], return_counts=True)[1].tolist()) == [3, 5, 5]
+
+
+def test_evaluation_runs_every_frozen_method_on_the_same_draws() -> None:
+    rng = np.random.default_rng(0)
+    words = ["good film", "good plot", "bad film", "bad plot"]
+    train = [words[i] for i in rng.integers(0, 4, 200)]
+    labels = ["pos" if t.startswith("good") else "neg" for t in train]
+    config = FewLabelsConfig(per_class=(2, 4), seeds=2, methods=("probe", "self-train", "propagation"), pool_size=150)
+    results = evaluate_few_labels(train, labels, words, ["pos", "pos", "neg", "neg"], WordEncoder(), config)
+    assert [(r.method, r.per_class) for r in results] == [(m, k) for k in (2, 4) for m in config.methods]
+    assert all(len(r.accuracy) == 2 and r.summary()["accuracy_mean"] == 100.0 for r in results)
+
+
+def test_unknown_methods_are_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown method"):
+        FewLabelsConfig(methods=("probe", "magic"))
