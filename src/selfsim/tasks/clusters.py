@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from selfsim.errors import ConfigError
-from selfsim.tasks.threads import faiss_threads_for
+from selfsim.tasks.threads import KMEANS_PARALLEL_WORK, faiss_threads_for
 
 # Agglomerative clustering keeps an N x N distance structure; beyond this it is the wrong tool.
 AGGLOMERATIVE_LIMIT = 30_000
@@ -75,7 +75,7 @@ class KMeansClusterer:
                              max_points_per_centroid=max(256, -(-len(vectors) // self.k)),
                              min_points_per_centroid=1)
         work = float(len(vectors)) * vectors.shape[1] * self.k * self.max_iter * self.n_init
-        with faiss_threads_for(work):
+        with faiss_threads_for(work, KMEANS_PARALLEL_WORK):
             model.train(vectors)
             distances, labels = model.index.search(vectors, 1)
         self.centroids_ = model.centroids

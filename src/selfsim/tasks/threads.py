@@ -15,12 +15,16 @@ import faiss
 
 # Below this many multiply-adds, one thread is faster than waking several.
 SMALL_WORK = 50_000_000
+# k-means synchronises its threads at every step of every iteration; on a machine whose cores are
+# busy with other work that made two threads twenty times slower than one (20k x 50, k=50: 21 s
+# against 1 s), so it stays on one thread unless the work is very large.
+KMEANS_PARALLEL_WORK = 2e12
 
 
 @contextmanager
-def faiss_threads_for(work: float) -> Iterator[None]:
-    """Run the block with one FAISS thread when ``work`` (multiply-adds) is small, else unchanged."""
-    if work >= SMALL_WORK:
+def faiss_threads_for(work: float, parallel_from: float = SMALL_WORK) -> Iterator[None]:
+    """Run the block with one FAISS thread when ``work`` (multiply-adds) is below ``parallel_from``."""
+    if work >= parallel_from:
         yield
         return
     before = faiss.omp_get_max_threads()
