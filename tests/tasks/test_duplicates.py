@@ -19,6 +19,7 @@ from selfsim.tasks.duplicates import (
     exact_pairs,
     find_duplicates,
     group_pairs,
+    partitioned_pairs,
     semantic_pairs,
     write_groups,
 )
@@ -52,11 +53,19 @@ def test_semantic_pairs_match_brute_force_including_dense_regions() -> None:
     assert np.all(scores >= 0.9) and np.all(found[:, 0] < found[:, 1])
 
 
-def test_ivf_index_finds_the_planted_pairs() -> None:
+def test_partitioned_search_finds_the_planted_pairs() -> None:
     vectors, truth = planted(count=2000, dim=48, copies=60)
-    index = build_item_index(vectors, "auto", exact_below=500)
-    found, _ = semantic_pairs(vectors, 0.9, index=index)
+    found, scores = partitioned_pairs(vectors, 0.9, lists=32, probe=4)
     assert len(truth & set(map(tuple, found.tolist()))) >= 0.95 * len(truth)
+    assert set(map(tuple, found.tolist())) <= brute_force(vectors, 0.9) and np.all(scores >= 0.9)
+
+
+def test_ivf_index_through_a_faiss_spec() -> None:
+    vectors, truth = planted(count=1000, dim=48, copies=30)
+    found, _ = semantic_pairs(vectors, 0.9, index=build_item_index(vectors, "IVF16,Flat"))
+    assert len(truth & set(map(tuple, found.tolist()))) >= 0.95 * len(truth)
+    big = DuplicateFinder(DuplicatesConfig(exact=False, exact_below=500, keep="central")).fit([str(i) for i in range(1000)], vectors)
+    assert len(truth & {(int(p.left), int(p.right)) for p in big.pairs_}) >= 0.95 * len(truth)
 
 
 def test_exact_pairs_ignore_case_spacing_and_punctuation() -> None:

@@ -5,10 +5,12 @@ Three detectors, each optional:
 * **exact** — texts equal after normalisation (case, spacing, punctuation,
   Unicode form), found by hashing; linear time.
 * **semantic** — item vectors with cosine similarity at or above a threshold,
-  found by a k-nearest-neighbour search per item in a FAISS index (exact
-  ``Flat`` for small collections, ``IVF`` beyond), where ``k`` grows for the
-  items whose ``k``-th neighbour is still above the threshold, so every pair
-  above the threshold is found without ever forming the all-pairs matrix.
+  found by a range search per item in a vector index, never an all-pairs
+  matrix: for small collections a k-nearest-neighbour search in an exact
+  FAISS index where ``k`` grows for the items whose ``k``-th neighbour is
+  still above the threshold (so every pair is found); for large ones an
+  inverted file (FAISS k-means) searched list by list against the nearest
+  lists (:func:`partitioned_pairs`).
 * **lexical** — MinHash / LSH over word shingles (:mod:`selfsim.tasks.minhash`),
   for copy-paste with small edits that a meaning-based vector may not separate
   from a mere paraphrase.
@@ -32,13 +34,14 @@ import faiss
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from threadpoolctl import threadpool_limits
 
 from selfsim.data.shingles import text_fingerprint
 from selfsim.errors import ConfigError, SelfsimError
 from selfsim.store.collection import Store
 from selfsim.store.filters import Filter
 from selfsim.tasks.minhash import MinHashConfig, MinHasher
-from selfsim.tasks.threads import faiss_threads_for
+from selfsim.tasks.threads import KMEANS_PARALLEL_WORK, faiss_threads_for
 
 Grouping = Literal["components", "centre"]
 KeepPolicy = Literal["longest", "shortest", "first", "last", "central"]
@@ -54,7 +57,9 @@ class DuplicatesConfig:
     semantic duplicates (calibrate it on labelled pairs with
     :func:`selfsim.tasks.calibration.calibrate_threshold`); ``neighbours`` is
     the first search depth per item; ``index`` a FAISS spec for the item index
-    or ``"auto"`` (exact below ``exact_below`` items, IVF above).
+    or ``"auto"``: exact (``Flat``) below ``exact_below`` items, above it an
+    inverted file searched list by list with ``probe`` lists per list
+    (:func:`partitioned_pairs`).
     """
 
     threshold: float = 0.9
@@ -66,6 +71,7 @@ class DuplicatesConfig:
     num_perm: int = 128
     neighbours: int = 16
     index: str = "auto"
+    probe: int = 16
     exact_below: int = 20_000
     grouping: Grouping = "components"
     keep: KeepPolicy = "longest"
@@ -138,19 +144,9 @@ def exact_pairs(texts: Sequence[str]) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def build_item_index(vectors: np.ndarray, spec: str = "auto", exact_below: int = 20_000,
-                     seed: int = 0) -> faiss.Index:
-    """An inner-product FAISS index over ``vectors`` (rows are unit vectors), trained on a sample.
-
-    ``"auto"`` is ``Flat`` (exact) below ``exact_below`` vectors and ``IVF{nlist},Flat`` above,
-    with ``nlist`` about ``4 * sqrt(N)`` and 32 lists probed per query.
-    """
+def build_item_index(vectors: np.ndarray, spec: str = "Flat", seed: int = 0) -> faiss.Index:
+    """An inner-product FAISS index of ``spec`` over ``vectors`` (unit rows), trained on a sample if needed."""
     count, dim = vectors.shape
-    if spec == "auto":
-        if count < exact_below:
-            spec = "Flat"
-        else:
-            spec = f"IVF{2 ** round(math.log2(4 * math.sqrt(count)))},Flat"
     try:
         index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError:
@@ -167,6 +163,62 @@ def build_item_index(vectors: np.ndarray, spec: str = "auto", exact_below: int =
     return index
 
 
+def partitioned_pairs(vectors: np.ndarray, threshold: float, lists: int | None = None, probe: int = 16,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``i < j`` with inner product >= ``threshold``, by a range search in an inverted file.
+
+    The inverted file is FAISS spherical k-means with ``lists`` centroids (about ``sqrt(N * probe)``);
+    each item belongs to its nearest centroid. The items of one list are searched together against
+    the items of the ``probe`` lists whose centroids are nearest that list's centroid, as one
+    matrix product, so the scan runs at BLAS speed (per-query IVF scanning was ~15 times slower per
+    comparison here). A pair is missed only when neither item's list probes the other's, which for
+    near-duplicates (two items closer than either is to most of its list) is rare; the scale
+    benchmark measures the recall.
+    """
+    count, dim = vectors.shape
+    # Assigning items costs N * lists, the join N * (N / lists) * probe: balanced at sqrt(N * probe).
+    lists = lists or max(1, 2 ** round(math.log2(math.sqrt(count * max(probe, 1)))))
+    lists = min(lists, count)
+    probe = min(probe, lists)
+    rng = np.random.default_rng(seed)
+    # A rough partition is enough (every near pair only needs to fall in nearby lists), so k-means
+    # trains briefly on a small sample: its cost grows with lists squared.
+    sample = vectors[rng.choice(count, min(count, 16 * lists), replace=False)]
+    kmeans = faiss.Kmeans(dim, lists, niter=6, spherical=True, seed=seed, max_points_per_centroid=16,
+                          min_points_per_centroid=1)
+    with faiss_threads_for(float(len(sample)) * lists * dim * 6, KMEANS_PARALLEL_WORK):
+        kmeans.train(np.ascontiguousarray(sample, dtype=np.float32))
+    _, assigned = kmeans.index.search(np.ascontiguousarray(vectors, dtype=np.float32), 1)
+    assigned = assigned.ravel()
+    order = np.argsort(assigned, kind="stable")
+    ordered = np.ascontiguousarray(vectors[order], dtype=np.float32)
+    bounds = np.r_[0, np.cumsum(np.bincount(assigned, minlength=lists))]
+    centroids = kmeans.centroids
+    nearest = np.argsort(-(centroids @ centroids.T), axis=1)[:, :probe]  # each list's own first
+    lefts, rights, scores = [], [], []
+    # The products are small (one list against a few thousand candidates); several BLAS threads
+    # only wait on each other there.
+    with threadpool_limits(1, user_api="blas"):
+        for home in range(lists):
+            start, end = bounds[home], bounds[home + 1]
+            if start == end:
+                continue
+            candidates = np.concatenate([np.arange(bounds[n], bounds[n + 1]) for n in nearest[home]])
+            similarity = ordered[start:end] @ ordered[candidates].T
+            rows, cols = np.nonzero(similarity >= threshold)
+            left, right = start + rows, candidates[cols]
+            keep = left != right
+            lefts.append(left[keep])
+            rights.append(right[keep])
+            scores.append(similarity[rows[keep], cols[keep]])
+    if not lefts:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
+    left, right = order[np.concatenate(lefts)], order[np.concatenate(rights)]
+    pairs = np.stack([np.minimum(left, right), np.maximum(left, right)], axis=1).astype(np.int64)
+    pairs, unique = np.unique(pairs, axis=0, return_index=True)
+    return pairs.reshape(-1, 2), np.concatenate(scores)[unique].astype(np.float32)
+
+
 def semantic_pairs(vectors: np.ndarray, threshold: float, neighbours: int = 16, index: faiss.Index | None = None,
                    batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """Every index pair ``i < j`` whose vectors have inner product >= ``threshold``, and those scores.
@@ -177,7 +229,7 @@ def semantic_pairs(vectors: np.ndarray, threshold: float, neighbours: int = 16, 
     count = len(vectors)
     if count < 2:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
-    index = index if index is not None else build_item_index(vectors)
+    index = index if index is not None else build_item_index(vectors, "Flat")
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     lefts, rights, scores = [], [], []
     pending = np.arange(count)
@@ -282,14 +334,16 @@ class DuplicateFinder:
         if config.semantic:
             started = time.perf_counter()
             assert vectors is not None
-            # Exact search costs N^2 * D; an IVF index a small share of it.
-            work = float(count) * min(count, config.exact_below) * vectors.shape[1]
-            with faiss_threads_for(work):
-                index = build_item_index(vectors, config.index, config.exact_below, config.seed)
-                seconds["index"] = time.perf_counter() - started
-                started = time.perf_counter()
-                found[SEMANTIC] = semantic_pairs(vectors, config.threshold, config.neighbours, index,
-                                                 config.batch_size)
+            if config.index == "auto" and count >= config.exact_below:
+                found[SEMANTIC] = partitioned_pairs(vectors, config.threshold, probe=config.probe, seed=config.seed)
+            else:
+                spec = "Flat" if config.index == "auto" else config.index
+                with faiss_threads_for(float(count) * count * vectors.shape[1]):
+                    index = build_item_index(vectors, spec, config.seed)
+                    seconds["index"] = time.perf_counter() - started
+                    started = time.perf_counter()
+                    found[SEMANTIC] = semantic_pairs(vectors, config.threshold, config.neighbours, index,
+                                                     config.batch_size)
             seconds[SEMANTIC] = time.perf_counter() - started
         if config.lexical:
             started = time.perf_counter()
