@@ -64,7 +64,8 @@ def test_ivf_index_through_a_faiss_spec() -> None:
     vectors, truth = planted(count=1000, dim=48, copies=30)
     found, _ = semantic_pairs(vectors, 0.9, index=build_item_index(vectors, "IVF16,Flat"))
     assert len(truth & set(map(tuple, found.tolist()))) >= 0.95 * len(truth)
-    big = DuplicateFinder(DuplicatesConfig(exact=False, exact_below=500, keep="central")).fit([str(i) for i in range(1000)], vectors)
+    config = DuplicatesConfig(exact=False, exact_below=500, keep="central")
+    big = DuplicateFinder(config).fit([str(i) for i in range(1000)], vectors)
     assert len(truth & {(int(p.left), int(p.right)) for p in big.pairs_}) >= 0.95 * len(truth)
 
 
