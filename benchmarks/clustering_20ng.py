@@ -38,6 +38,7 @@ from selfsim.evaluation.clustering import (  # noqa: E402
 )
 from selfsim.tasks.baselines import BASELINE_VOCABULARY, LDATopics, LSATopics  # noqa: E402
 from selfsim.tasks.keywords import VocabularyConfig  # noqa: E402
+from selfsim.tasks.reduce import NoReduction, PCAReduction, UMAPReduction  # noqa: E402
 from selfsim.tasks.topics import TopicConfig  # noqa: E402
 
 CACHE = Path("/tmp/selfsim_cache/20ng_clean_first.npy")
@@ -72,16 +73,19 @@ def embed(texts: list[str], cache: Path, max_words: int) -> np.ndarray:
     return vectors
 
 
-PIPELINES = [  # (name, config) — k is set to 20 below
-    ("kmeans (no reduction)", TopicConfig(reduce="none", cluster="kmeans")),
-    ("pca50 + kmeans", TopicConfig(reduce="pca", reduce_dims=50, cluster="kmeans")),
-    ("pca50 + gmm", TopicConfig(reduce="pca", reduce_dims=50, cluster="gmm")),
-    ("pca50 + agglomerative (ward)", TopicConfig(reduce="pca", reduce_dims=50, cluster="agglomerative")),
-    ("umap5 + kmeans", TopicConfig(reduce="umap", reduce_dims=5, cluster="kmeans")),
-    ("umap5 + gmm", TopicConfig(reduce="umap", reduce_dims=5, cluster="gmm")),
-    ("umap5 + agglomerative (ward)", TopicConfig(reduce="umap", reduce_dims=5, cluster="agglomerative")),
-    ("umap5 + hdbscan", TopicConfig(reduce="umap", reduce_dims=5, cluster="hdbscan", min_cluster_size=40)),
-]
+REDUCTIONS = {  # each computed once and shared by the clusterers that follow it
+    "none": lambda seed: NoReduction(),
+    "pca50": lambda seed: PCAReduction(50, seed=seed),
+    "umap5": lambda seed: UMAPReduction(5, n_neighbors=15, min_dist=0.0, seed=seed),
+}
+CLUSTERERS = {  # k is 20 for all but HDBSCAN, which picks its own number and leaves noise out
+    "kmeans": TopicConfig(reduce="none", cluster="kmeans"),
+    "gmm": TopicConfig(reduce="none", cluster="gmm"),
+    "agglomerative (ward)": TopicConfig(reduce="none", cluster="agglomerative"),
+    "hdbscan": TopicConfig(reduce="none", cluster="hdbscan", min_cluster_size=40),
+}
+PIPELINES = [("none", "kmeans"), ("pca50", "kmeans"), ("pca50", "gmm"), ("pca50", "agglomerative (ward)"),
+             ("umap5", "kmeans"), ("umap5", "gmm"), ("umap5", "agglomerative (ward)"), ("umap5", "hdbscan")]
 
 LSA_GRID = [
     {"n_components": 100, "sublinear_tf": True, "vocabulary": BASELINE_VOCABULARY},
@@ -136,12 +140,23 @@ def main() -> None:
               flush=True)
 
     if "embedding" in wanted:
-        for name, config in PIPELINES:
-            if args.pipelines and not any(p in name for p in args.pipelines):
-                continue
-            for seed in range(args.seeds):
-                settings = {**config.__dict__, "k": 20, "seed": seed}
-                show("embedding", evaluate_embedding(data, vectors, TopicConfig(**settings), f"{name} seed {seed}"))
+        for seed in range(args.seeds):
+            reduced: dict[str, tuple[np.ndarray, float]] = {}
+            for reduction, clusterer in PIPELINES:
+                name = f"{reduction} + {clusterer}"
+                if args.pipelines and not any(p in name for p in args.pipelines):
+                    continue
+                if reduction not in reduced:
+                    started = time.perf_counter()
+                    reduced[reduction] = (REDUCTIONS[reduction](seed).fit_transform(vectors),
+                                          time.perf_counter() - started)
+                    print(f"  reduction {reduction}: {reduced[reduction][1]:.0f} s", flush=True)
+                points, reduce_seconds = reduced[reduction]
+                config = TopicConfig(**{**CLUSTERERS[clusterer].__dict__, "k": 20, "seed": seed})
+                scores = evaluate_embedding(data, points, config, f"{name} seed {seed}")
+                scores.seconds += reduce_seconds
+                scores.settings["reduce"] = reduction
+                show("embedding", scores)
     if "lsa" in wanted:
         for grid in LSA_GRID:
             show("lsa", evaluate_baseline(data, LSATopics(20, **grid), f"lsa {grid['n_components']}d "

@@ -60,7 +60,8 @@ def cluster(
                                             "(keywords go to FIELD_keywords).")] = "cluster",
     png: Annotated[Path | None, typer.Option(help="Draw a 2-D map of the clusters to this PNG.")] = None,
     html: Annotated[Path | None, typer.Option(help="Write an interactive 2-D map (one offline HTML file).")] = None,
-    map_method: Annotated[str, typer.Option(help="Projection for the maps: umap or pca.")] = "umap",
+    map_method: Annotated[str, typer.Option(help="Projection for the maps: auto (UMAP if installed, else PCA), "
+                                                 "umap or pca.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:

@@ -27,9 +27,12 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 NOISE_COLOUR = "#c8c8c8"
 
 
-def map_coordinates(vectors: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
-    """(N, 2) coordinates for a map: UMAP (cosine, ``min_dist=0.1``, reads well) or PCA."""
+def map_coordinates(vectors: np.ndarray, method: str = "auto", seed: int = 0) -> np.ndarray:
+    """(N, 2) coordinates for a map: ``umap`` (cosine, ``min_dist=0.1``, reads well), ``pca``, or
+    ``auto`` (UMAP when it is installed, else PCA)."""
     vectors = np.asarray(vectors, dtype=np.float32)
+    if method == "auto":
+        method = "umap" if umap_available() else "pca"
     if len(vectors) < 3 or method == "pca":
         if len(vectors) == 0:
             raise ConfigError("there is nothing to map; index some items first.")
@@ -38,7 +41,14 @@ def map_coordinates(vectors: np.ndarray, method: str = "umap", seed: int = 0) ->
         return PCAReduction(2, normalise=False, seed=seed).fit_transform(vectors)
     if method == "umap":
         return UMAPReduction(2, n_neighbors=15, min_dist=0.1, seed=seed).fit_transform(vectors)
-    raise ConfigError(f"unknown map method {method!r}; use umap or pca.")
+    raise ConfigError(f"unknown map method {method!r}; use auto, umap or pca.")
+
+
+def umap_available() -> bool:
+    """Whether the optional UMAP dependency can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
 
 
 def colour_of(cluster: int) -> str:

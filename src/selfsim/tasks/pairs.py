@@ -6,7 +6,8 @@ negations, how much of one text the other covers. :class:`PairScorer` is a
 logistic regression over the cosine and a handful of overlap features
 (:func:`pair_features`), fitted on labelled pairs; its score is a probability
 that the pair is a duplicate or paraphrase. Its weights are plain numbers,
-saved as JSON.
+saved as JSON. Every feature is computed from the two texts alone (no corpus
+statistics), so a saved scorer applies to any new pair.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +24,11 @@ from selfsim.data.shingles import normalise_text
 from selfsim.errors import ConfigError, NotFoundError, SelfsimError
 
 FEATURES = ("cosine", "word_jaccard", "content_jaccard", "containment", "bigram_jaccard", "char_jaccard",
-            "length_ratio", "number_jaccard", "numbers_differ", "name_jaccard")
+            "length_ratio", "number_jaccard", "numbers_differ", "name_jaccard", "sequence_ratio", "coverage_min",
+            "coverage_max", "negation_differs", "length_difference")
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NEGATION = re.compile(r"(\b(not|no|never|nor|nothing|nobody|none|cannot|without)\b|n't\b)", re.IGNORECASE)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 
 # A short function-word list: content overlap should not be inflated by "the" and "of".
@@ -50,6 +54,9 @@ def _text_features(first: str, second: str) -> list[float]:
     numbers_a, numbers_b = set(_NUMBER.findall(first)), set(_NUMBER.findall(second))
     names_a, names_b = set(_NAME.findall(first)), set(_NAME.findall(second))
     shorter = min(len(set_a), len(set_b))
+    shared = len(set_a & set_b)
+    coverage = (shared / max(len(set_a), 1), shared / max(len(set_b), 1))
+    longer = max(len(words_a), len(words_b), 1)
     return [
         _jaccard(set_a, set_b),
         _jaccard(content_a, content_b),
@@ -60,6 +67,11 @@ def _text_features(first: str, second: str) -> list[float]:
         _jaccard(numbers_a, numbers_b),
         float(bool(numbers_a or numbers_b) and numbers_a != numbers_b),
         _jaccard(names_a, names_b),
+        SequenceMatcher(None, words_a, words_b, autojunk=False).ratio(),  # order-aware overlap
+        min(coverage),
+        max(coverage),
+        float(bool(_NEGATION.search(first)) != bool(_NEGATION.search(second))),
+        abs(len(words_a) - len(words_b)) / longer,
     ]
 
 
