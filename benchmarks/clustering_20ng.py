@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, write_result  # noqa: E402
+from common import DEFAULT_DATA, RESULTS, write_result  # noqa: E402
 
 from selfsim.data.posts import PostCleaning, clean_post  # noqa: E402
 from selfsim.evaluation.clustering import (  # noqa: E402
@@ -167,6 +167,10 @@ def main() -> None:
                     f"it={grid['max_iter']} min_df={grid['vocabulary'].min_df} max_df={grid['vocabulary'].max_df}")
             show("lda", evaluate_baseline(data, LDATopics(20, **grid), name))
 
+    previous = RESULTS / f"{args.name}.json"
+    if previous.is_file():  # a run of some groups keeps the other groups' earlier results
+        earlier = json.loads(previous.read_text()).get("results", {})
+        results = {group: rows or earlier.get(group, []) for group, rows in results.items()}
     best = {group: max(rows, key=lambda r: r["v_measure"]) for group, rows in results.items() if rows}
     print("\nbest by V-measure:")
     for group, row in best.items():

@@ -51,11 +51,29 @@ def synthetic(count: int, seed: int = 0) -> tuple[np.ndarray, list[str], np.ndar
     return vectors, texts, topics
 
 
+def limit_threads(threads: int | None) -> None:
+    """Cap FAISS (OpenMP) and BLAS threads for this process (children inherit it through the environment)."""
+    if threads is None:
+        return
+    import os
+
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    faiss.omp_set_num_threads(threads)
+    threadpool_limits(threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--no-umap", action="store_true")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="Limit FAISS and BLAS to this many threads (default: their own choice).")
     args = parser.parse_args()
+    limit_threads(args.threads)
     from sklearn.metrics import v_measure_score
 
     started = time.perf_counter()
@@ -92,7 +110,7 @@ def main() -> None:
         "k_given": {"seconds": round(given, 1), "stages": {k: round(v, 2) for k, v in result.seconds.items()},
                     "v_measure": round(float(v_given), 4), "npmi": result.coherence, "diversity": result.diversity},
         "k_chosen": {"seconds": round(chosen, 1), "k": auto.k, "scores": auto.k_scores},
-        "umap_seconds": None if umap_seconds is None else round(umap_seconds, 1),
+        "umap_seconds": None if umap_seconds is None else round(umap_seconds, 1), "threads": args.threads or "default",
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
 
 
