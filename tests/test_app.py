@@ -121,9 +121,6 @@ def test_progress_is_reported_per_batch(make_collection: Callable[..., Collectio
     assert report.items == 6 and report.items_per_second > 0
 
 
-@pytest.mark.xfail(reason="BUG: add() with an id repeated in one call silently keeps the last record when "
-                          "both land in one batch (and raises when they land in different batches)",
-                   strict=True)
 def test_add_with_a_repeated_id_raises_whatever_the_batch_size(
         make_collection: Callable[..., Collection]) -> None:
     collection = make_collection()

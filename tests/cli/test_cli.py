@@ -184,8 +184,6 @@ def test_main_turns_user_errors_into_one_sentence(indexed: Path, tmp_path: Path,
     assert errors[0].startswith("error: ") and sentence in errors[0] and errors[0].endswith(".")
 
 
-@pytest.mark.xfail(reason="BUG: a collection path that is an existing file (e.g. the arguments of "
-                          "`selfsim index` swapped) ends in a FileExistsError traceback", strict=True)
 def test_main_swapped_index_arguments_end_in_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str],
                                                           write_jsonl: Callable[[str, list[Any]], Path]) -> None:

@@ -184,8 +184,6 @@ def test_unknown_extensions_are_refused(name: str) -> None:
 # -- known bugs ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="BUG: a UTF-8 byte-order mark (as Excel and Notepad write) is kept: it becomes part "
-                          "of the first CSV column name, and makes the first JSONL line invalid JSON", strict=True)
 @pytest.mark.parametrize("name", ["excel.csv", "notepad.jsonl"])
 def test_files_with_a_byte_order_mark_read_like_any_other(make_collection: Callable[..., Collection],
                                                           tmp_path: Path, name: str) -> None:
@@ -199,8 +197,6 @@ def test_files_with_a_byte_order_mark_read_like_any_other(make_collection: Calla
     assert collection.get("x1").metadata == {"team": "storage"}
 
 
-@pytest.mark.xfail(reason="BUG: CSV cells such as 'Nan' (a name) are turned into float NaN and stored "
-                          "as null", strict=True)
 def test_csv_text_cells_that_look_like_nan_stay_text(make_collection: Callable[..., Collection],
                                                      tmp_path: Path) -> None:
     path = tmp_path / "people.csv"
@@ -210,9 +206,6 @@ def test_csv_text_cells_that_look_like_nan_stay_text(make_collection: Callable[.
     assert collection.get("1").metadata == {"author": "Nan"}
 
 
-@pytest.mark.xfail(reason="BUG: a CSV cell 'inf' is stored as JSON Infinity, which SQLite's JSON "
-                          "functions reject, so every filtered query fails with sqlite3.OperationalError",
-                   strict=True)
 def test_csv_infinity_cell_does_not_break_filtered_queries(make_collection: Callable[..., Collection],
                                                            tmp_path: Path) -> None:
     path = tmp_path / "scores.csv"
@@ -222,8 +215,6 @@ def test_csv_infinity_cell_does_not_break_filtered_queries(make_collection: Call
     assert _ids(collection, {"score": {"$gte": 3}}) in (["2"], ["1", "2"])
 
 
-@pytest.mark.xfail(reason="BUG: TSV is read with CSV quoting, so quote characters are dropped and an "
-                          "unclosed quote swallows the following rows", strict=True)
 def test_tsv_quotes_are_plain_characters(make_collection: Callable[..., Collection], tmp_path: Path) -> None:
     path = tmp_path / "quotes.tsv"
     path.write_text('id\ttext\n1\t"Quoted" words at the start\n2\t"an unclosed quote\n3\tthird row\n',
@@ -235,8 +226,6 @@ def test_tsv_quotes_are_plain_characters(make_collection: Callable[..., Collecti
     assert collection.get("2").text == '"an unclosed quote'
 
 
-@pytest.mark.xfail(reason="BUG: lines are split on the byte 0x0a before decoding, so a UTF-16 file cannot "
-                          "be read even with encoding='utf-16'", strict=True)
 def test_utf16_files_are_read_with_the_encoding_option(make_collection: Callable[..., Collection],
                                                        tmp_path: Path) -> None:
     path = tmp_path / "windows.jsonl"

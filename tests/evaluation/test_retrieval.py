@@ -156,9 +156,6 @@ def test_eval_retrieval_cli_json(tmp_path: Path, stdlib_records: list[dict[str, 
     assert second["scores"]["keyword"] == report["scores"]["keyword"]
 
 
-@pytest.mark.xfail(reason="BUG: read_queries indexes row['_id'] directly, so a queries file without _id "
-                          "ends in a KeyError traceback instead of an InputError naming file and line",
-                   strict=True)
 def test_a_queries_file_without_ids_is_an_input_error(tmp_path: Path) -> None:
     queries = tmp_path / "queries.jsonl"
     queries.write_text('{"_id": "q1", "text": "fine"}\n{"id": "q2", "text": "wrong key"}\n', encoding="utf-8")
@@ -166,9 +163,6 @@ def test_a_queries_file_without_ids_is_an_input_error(tmp_path: Path) -> None:
         read_queries(queries)
 
 
-@pytest.mark.xfail(reason="BUG: the header check treats any first line whose score is not an integer as a "
-                          "header, so a headerless qrels file with a graded score 0.5 loses its first line",
-                   strict=True)
 def test_a_headerless_qrels_file_with_fractional_scores_keeps_its_first_line(tmp_path: Path) -> None:
     qrels = tmp_path / "graded.tsv"
     qrels.write_text("q1\td1\t0.5\nq2\td2\t1\n", encoding="utf-8")

@@ -175,8 +175,6 @@ def test_a_bad_spec_leaves_the_index_as_it_was(sample_copy: Collection) -> None:
     assert sample_copy.search("decompress a gzip file", k=1, mode="dense")
 
 
-@pytest.mark.xfail(reason="BUG: closing a collection twice (e.g. close() inside a with block) raises "
-                          "sqlite3.ProgrammingError instead of doing nothing", strict=True)
 def test_close_is_idempotent(make_collection: Callable[..., Collection]) -> None:
     collection = make_collection([NEW[0]])
     collection.close()

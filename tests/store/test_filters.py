@@ -83,8 +83,8 @@ def test_filters_apply_inside_keyword_dense_and_hybrid_search(tickets: Collectio
 @pytest.mark.parametrize(("filter", "message"), [
     ({"lang": {"$regex": "e.*"}}, "unknown filter operator '\\$regex' on 'lang'"),
     ({"lang": {}}, "the condition on 'lang' is empty"),
-    ({"bad field": "x"}, "is not a field name"),
-    ({"1lang": "x"}, "is not a field name"),
+    ({"a..b": "x"}, "is not a field name"),
+    ({'na"me': "x"}, "is not a field name"),
     ({"lang": {"$in": "en"}}, "\\$in on 'lang' needs a non-empty list"),
     ({"lang": {"$in": []}}, "\\$in on 'lang' needs a non-empty list"),
     ({"lang": ["en", "de"]}, "must be text, a number or a boolean"),
@@ -141,8 +141,6 @@ def test_parsed_expressions_filter_the_collection(tickets: Collection, expressio
     assert _ids(tickets, parse_filter_expressions(expressions)) == expected
 
 
-@pytest.mark.xfail(reason="BUG: range operators compare across JSON types (SQLite orders any text above "
-                          "any number), so a text value passes a numeric $gt", strict=True)
 def test_a_numeric_range_does_not_pass_text_values(make_collection: Callable[..., Collection]) -> None:
     collection = make_collection([{"id": "known", "text": "A dated note", "year": 2021},
                                   {"id": "unknown", "text": "An undated note", "year": "unknown"}])
@@ -232,9 +230,6 @@ def test_collection_created_with_hnsw_filters_adds_and_deletes(make_collection: 
     assert "thread-note" not in {hit.id for hit in after} and len(after) == areas[small]
 
 
-@pytest.mark.xfail(reason="BUG: metadata fields whose names hold a space or a non-ASCII letter (common CSV "
-                          "headers such as 'Created At' or 'année') are stored but can never be filtered on",
-                   strict=True)
 def test_fields_named_like_csv_headers_can_be_filtered(make_collection: Callable[..., Collection]) -> None:
     collection = make_collection([{"id": "a", "text": "A dated note", "Created At": "2020-01-01", "année": 2020},
                                   {"id": "b", "text": "Another note", "Created At": "2021-05-05", "année": 2021}])

@@ -12,7 +12,10 @@ import datetime
 import decimal
 import gzip
 import hashlib
+import io
 import json
+import math
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -90,7 +93,7 @@ def _as_json(value: Any) -> Any:
     if isinstance(value, (str, bool, int)) or value is None:
         return value
     if isinstance(value, float):
-        return value if value == value else None  # NaN has no JSON form
+        return value if math.isfinite(value) else None  # NaN and infinities have no JSON form
     if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -107,11 +110,25 @@ def _open_binary(path: Path) -> IO[bytes]:
 
 
 def _decode_lines(path: Path, config: IngestConfig) -> Iterator[tuple[int, str | InputError]]:
-    """Each physical line, decoded, or the encoding error it caused."""
+    """Each physical line, decoded, or the encoding error it caused.
+
+    Lines are split on bytes and decoded one by one, so a bad byte costs one line and the
+    error can name it. Encodings whose newline is not the byte 0x0a (UTF-16, UTF-32) are
+    decoded as a whole stream instead. A UTF-8 byte-order mark is dropped.
+    """
+    try:
+        newline = "\n".encode(config.encoding)
+    except LookupError:
+        raise ConfigError(f"{config.encoding!r} is not a text encoding Python knows; use e.g. utf-8 or "
+                          "latin-1.") from None
+    if newline != b"\n":
+        yield from _decode_stream(path, config)
+        return
+    first_encoding = "utf-8-sig" if config.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else None
     with _open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                yield number, raw.decode(config.encoding)
+                yield number, raw.decode(first_encoding if number == 1 and first_encoding else config.encoding)
             except UnicodeDecodeError as error:
                 yield number, InputError(
                     path.name, f"line {number}",
@@ -120,6 +137,17 @@ def _decode_lines(path: Path, config: IngestConfig) -> Iterator[tuple[int, str |
             except gzip.BadGzipFile as error:
                 raise InputError(path.name, "", f"is not a readable gzip file ({error})",
                                  "check the file or remove its .gz suffix") from error
+
+
+def _decode_stream(path: Path, config: IngestConfig) -> Iterator[tuple[int, str | InputError]]:
+    with _open_binary(path) as raw, io.TextIOWrapper(raw, encoding=config.encoding, newline="") as handle:
+        number = 0
+        try:
+            for number, line in enumerate(handle, start=1):  # noqa: B007 - number is used after the loop
+                yield number, line
+        except UnicodeDecodeError as error:
+            raise InputError(path.name, f"after line {number}", f"is not valid {config.encoding} ({error.reason})",
+                             "re-save the file as UTF-8 or name its encoding with --encoding") from None
 
 
 def _read_jsonl(path: Path, config: IngestConfig) -> Iterator[ReadResult]:
@@ -158,7 +186,9 @@ def _read_delimited(path: Path, config: IngestConfig, delimiter: str) -> Iterato
             else:
                 yield line
 
-    reader = csv.DictReader(good_lines(), delimiter=delimiter)
+    # TSV has no quoting: a quote character is part of the text.
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.DictReader(good_lines(), delimiter=delimiter, quoting=quoting)
     columns = reader.fieldnames or []
     if not pending and not any(f in columns for f in config.text_fields):
         names = " or ".join(repr(f) for f in config.text_fields)
@@ -185,16 +215,24 @@ def _read_delimited(path: Path, config: IngestConfig, delimiter: str) -> Iterato
         yield error.location, error
 
 
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_DECIMAL = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+
+
 def _parse_cell(value: str) -> Any:
-    """CSV cells are all text; numbers and booleans are restored so filters can compare them."""
-    lowered = value.strip().lower()
+    """CSV cells are all text; numbers and booleans are restored so filters can compare them.
+
+    Only plain decimal numbers count: "NaN", "inf" or "1_000" stay text.
+    """
+    stripped = value.strip()
+    lowered = stripped.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
+    if _INTEGER.match(stripped):
+        return int(stripped)
+    if _DECIMAL.match(stripped):
+        number = float(stripped)
+        return number if math.isfinite(number) else value
     return value
 
 

@@ -52,7 +52,13 @@ def read_corpus(path: str | Path) -> Iterator[Record]:
 
 def read_queries(path: str | Path) -> dict[str, str]:
     """BEIR queries: id -> text."""
-    return {str(row["_id"]): row["text"] for _, row in _jsonl(Path(path))}
+    queries = {}
+    for number, row in _jsonl(Path(path)):
+        if "_id" not in row or not isinstance(row.get("text"), str):
+            raise InputError(Path(path).name, f"line {number}", "has no '_id' or 'text' field",
+                             "use the BEIR layout: {\"_id\": ..., \"text\": ...}")
+        queries[str(row["_id"])] = row["text"]
+    return queries
 
 
 def read_qrels(path: str | Path) -> Qrels:
@@ -64,13 +70,21 @@ def read_qrels(path: str | Path) -> Qrels:
     with path.open(encoding="utf-8") as handle:
         rows = csv.reader(handle, delimiter="\t")
         for number, row in enumerate(rows, start=1):
-            if number == 1 and row and not row[-1].strip().lstrip("-").isdigit():
+            if number == 1 and row and not _is_number(row[-1]):
                 continue  # header
             if len(row) < 3:
                 raise InputError(path.name, f"line {number}", "does not have three tab-separated columns",
                                  "write query-id, corpus-id and score per line")
             qrels.setdefault(row[0], {})[row[1]] = float(row[2])
     return qrels
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:

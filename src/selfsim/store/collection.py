@@ -37,6 +37,7 @@ class Store:
         self._index: VectorIndex | None = None
         self._dirty = False  # the in-memory index differs from the saved one
         self._wrote = False  # this process committed writes the index has not seen yet
+        self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -45,6 +46,9 @@ class Store:
                encoder_version: str, dim: int) -> Store:
         """Make a new, empty collection directory."""
         directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ConfigError(f"{directory} is a file, not a collection directory; name a directory "
+                              "(the collection comes first: selfsim index COLLECTION FILE...).")
         VectorIndex.check_spec(config.index, dim)
         directory.mkdir(parents=True, exist_ok=True)
         database = Database.create(directory / DATABASE_FILE, config)
@@ -60,6 +64,9 @@ class Store:
     def close(self) -> None:
         """Bring the index up to date and save it if this process changed anything, then close."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
             if self._wrote or self._index is not None:
                 self.sync()
                 self.save_index()

@@ -239,7 +239,7 @@ class Database:
             self._remove_chunks([existing[i] for i in ids if i in existing], generation)
             for item in items:
                 record = item.record
-                metadata = json.dumps(record.metadata, ensure_ascii=False)
+                metadata = _metadata_json(record)
                 key = existing.get(record.id)
                 if key is None:
                     key = connection.execute(
@@ -454,6 +454,14 @@ class Database:
                    f"WHERE items_fts MATCH ? AND {where} ORDER BY s LIMIT ?")
             rows = self.connection.execute(sql, [match, *params, k]).fetchall()
         return [(int(key), -float(score)) for key, score in rows]  # FTS5's bm25 is lower-is-better
+
+
+def _metadata_json(record: Record) -> str:
+    try:
+        return json.dumps(record.metadata, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"the metadata of item {record.id!r} cannot be stored as JSON ({error}); use text, "
+                          "finite numbers, booleans, lists and mappings.") from None
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -24,7 +24,7 @@ from selfsim.errors import ConfigError
 
 Filter = Mapping[str, Any]
 
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
+_FIELD = re.compile(r'^[^."]+(\.[^."]+)*$')  # any name without dots (nesting) or double quotes
 _COMPARISONS = {"$eq": "=", "$ne": "IS NOT", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 OPERATORS = (*_COMPARISONS, "$in", "$exists", "$contains")
 
@@ -39,7 +39,8 @@ def compile_filter(spec: Filter | None, column: str = "i.metadata") -> tuple[str
     params: list[Any] = []
     for field, condition in spec.items():
         if not isinstance(field, str) or not _FIELD.match(field):
-            raise ConfigError(f"{field!r} is not a field name; use letters, digits, _ and dots for nesting.")
+            raise ConfigError(f"{field!r} is not a field name; use dots only to reach nested fields "
+                              "and no double quotes.")
         path = "$." + ".".join(f'"{part}"' for part in field.split("."))
         value_sql = f"json_extract({column}, ?)"
         if isinstance(condition, Mapping):
@@ -71,7 +72,12 @@ def _condition(field: str, path: str, value_sql: str, column: str, operator: str
             operand = int(operand)  # JSON true is 1 to SQLite
         if operand is None and operator == "$eq":
             return f"{value_sql} IS NULL", [path]
-        return f"{value_sql} {_COMPARISONS[operator]} ?", [path, _scalar(field, operand)]
+        sql = f"{value_sql} {_COMPARISONS[operator]} ?"
+        if operator in ("$gt", "$gte", "$lt", "$lte"):
+            # SQLite orders every text above every number; a range only compares like with like.
+            kinds = "('integer', 'real')" if isinstance(operand, (int, float)) else "('text')"
+            return f"(json_type({column}, ?) IN {kinds} AND {sql})", [path, path, _scalar(field, operand)]
+        return sql, [path, _scalar(field, operand)]
     if operator == "$in":
         if not isinstance(operand, (list, tuple, set)) or not operand:
             raise ConfigError(f"$in on {field!r} needs a non-empty list of values.")

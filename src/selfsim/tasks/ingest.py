@@ -15,10 +15,10 @@ from pathlib import Path
 
 from selfsim.config import ChunkingConfig, IngestConfig
 from selfsim.data.chunking import chunk_text
-from selfsim.data.readers import read_records
+from selfsim.data.readers import detect_format, read_records
 from selfsim.data.records import Record
 from selfsim.encoders.base import Encoder
-from selfsim.errors import InputError
+from selfsim.errors import InputError, NotFoundError, SelfsimError
 from selfsim.store.collection import Store
 from selfsim.store.database import PreparedItem
 
@@ -69,7 +69,10 @@ def write_records(store: Store, encoder: Encoder, records: Iterable[Record], *, 
     started = time.perf_counter()
     batch: dict[str, Record] = {}
     for record in records:
-        batch[record.id] = record  # a repeated id keeps its last version
+        if not replace and record.id in batch:
+            raise SelfsimError(f"the id {record.id!r} appears twice; give each item its own id, or use upsert "
+                               "to let the later one win.")
+        batch[record.id] = record  # with upsert, a repeated id keeps its last version
         if len(batch) >= batch_size:
             _flush(store, encoder, batch, replace, report, progress)
     _flush(store, encoder, batch, replace, report, progress)
@@ -84,6 +87,10 @@ def ingest_files(store: Store, encoder: Encoder, paths: Sequence[str | Path],
     Bad records stop the run (``on_error="stop"``, after storing the good
     records before them) or are skipped and reported (``"skip"``).
     """
+    for path in paths:  # every file is checked before any is read, so a typo costs nothing
+        if not Path(path).is_file():
+            raise NotFoundError(f"{path} does not exist; check the path.")
+        detect_format(Path(path))
     report = IngestReport()
     started = time.perf_counter()
     batch: dict[str, Record] = {}
