@@ -129,3 +129,21 @@ def test_bad_arguments_are_one_clear_sentence() -> None:
         make_reducer("tsne")
     with pytest.raises(ConfigError, match="k_range"):
         TopicConfig(k_range=(10, 5, 1))
+
+
+def test_collection_topics_write_back_and_empty_collection(make_collection) -> None:  # noqa: ANN001
+    from selfsim.tasks.topics import cluster_collection, write_topics
+
+    with pytest.raises(SelfsimError, match="no items"):
+        cluster_collection(make_collection([], name="empty").store)
+    rows = [{"id": f"{n}", "text": text} for n, text in enumerate(
+        ["Bake bread with flour and yeast", "Knead the dough for pizza", "Simmer tomato soup with basil",
+         "The rocket reached orbit", "Astronauts docked with the station", "A telescope saw a far galaxy"])]
+    collection = make_collection(rows, name="small")
+    result = cluster_collection(collection.store, TopicConfig(reduce="none", k=2))
+    assert sorted(t.size for t in result.model.topics_) == [3, 3]
+    write_topics(collection.store, result)
+    cluster_of = {item.id: item.metadata["cluster"] for item in collection.items()}
+    assert len({cluster_of[i] for i in "012"}) == 1 and len({cluster_of[i] for i in "345"}) == 1
+    first = collection.items({"cluster": cluster_of["0"]})
+    assert {item.id for item in first} == {"0", "1", "2"}
