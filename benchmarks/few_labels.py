@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +55,34 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=20000)
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
     parser.add_argument("--name", default="few_labels", help="result file name under benchmarks/results/")
+    parser.add_argument("--embedding-cache", type=Path, default=None,
+                        help="an .npz of frozen-encoder vectors (EmbeddingCache.save) to reuse; written if missing")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="PyTorch threads (1 is several times faster than 2 on a 2-core machine shared with "
+                             "other jobs)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     encoder = load_encoder(args.encoder)
     sizes = [int(s) for s in args.per_class.split(",")]
     finetune_sizes = {int(s) for s in args.finetune_per_class.split(",") if s}
     methods = tuple(args.methods.split(","))
     report: dict[str, Any] = {"encoder": args.encoder, "seeds": args.seeds, "per_class": sizes,
+                              "torch_threads": args.threads, "finetune": asdict(FewLabelsConfig().finetune),
+                              "self_training": asdict(FewLabelsConfig().self_training),
                               "finetune_per_class": sorted(finetune_sizes), "datasets": {}}
     for name in args.datasets.split(","):
-        report["datasets"][name] = run_dataset(args.data / name, name, encoder, sizes, finetune_sizes, methods,
-                                               args.seeds, args.pool_size)
+        cache = EmbeddingCache(encoder)
+        cache_file = None if args.embedding_cache is None else args.embedding_cache.with_suffix(f".{name}.npz")
+        if cache_file is not None and cache_file.is_file():
+            print(f"reusing {cache.load(cache_file):,} {name} vectors from {cache_file}")
+        report["datasets"][name] = {}
+        run_dataset(args.data / name, name, encoder, sizes, finetune_sizes, methods, args.seeds, args.pool_size,
+                    cache, report["datasets"][name], lambda: write_result(args.name, {**report, "partial": True}))
+        if cache_file is not None and not cache_file.is_file():
+            cache.save(cache_file)
     report["targets"] = check_targets(report["datasets"])
     report["seconds"] = round(time.perf_counter() - started, 1)
     print_targets(report["targets"])
@@ -72,15 +90,20 @@ def main() -> None:
 
 
 def run_dataset(folder: Path, name: str, encoder: Any, sizes: list[int], finetune_sizes: set[int],
-                methods: tuple[str, ...], seeds: int, pool_size: int) -> dict[str, Any]:
+                methods: tuple[str, ...], seeds: int, pool_size: int, cache: EmbeddingCache,
+                dataset: dict[str, Any], checkpoint: Any) -> None:
     train_texts, train_labels = read_labelled(folder / "train.tsv")
     test_texts, test_labels = read_labelled(folder / "test.tsv")
     extra = read_labelled(folder / "dev.tsv")[0] if (folder / "dev.tsv").is_file() else []
-    cache = EmbeddingCache(encoder)
     started = time.perf_counter()
     print(f"\n== {name}: {len(train_texts):,} train, {len(test_texts):,} test, {len(extra):,} extra unlabelled; "
           f"pool {min(pool_size, len(train_texts)):,}", flush=True)
-    configurations = []
+    configurations: list[dict[str, Any]] = []
+    dataset.update({
+        "split": ("SST-2: 20k seeded subset of the phrase-level train as pool, dev sentences as extra "
+                  "unlabelled, sentence-level test" if name == "sst2" else "TREC coarse: full train as pool, test"),
+        "train": len(train_texts), "test": len(test_texts), "extra_unlabelled": len(extra),
+        "configurations": configurations})
     for k in sizes:
         chosen = tuple(m for m in methods if k in finetune_sizes or not m.startswith("finetune"))
         config = FewLabelsConfig(per_class=(k,), seeds=seeds, methods=chosen, pool_size=pool_size)
@@ -90,21 +113,16 @@ def run_dataset(folder: Path, name: str, encoder: Any, sizes: list[int], finetun
         seconds = time.perf_counter() - begun
         summaries = [r.summary() for r in results]
         configurations.append({"per_class": k, "seconds": round(seconds, 1), "results": summaries})
+        checkpoint()
         print(f"  -- {name}, {k} per class: {seconds / 60:.1f} min (all methods, {seeds} seeds, including any "
               "first-time embedding)")
         for s in summaries:
             print(f"     {s['method']:20s} acc {s['accuracy_mean']:5.1f} ± {s['accuracy_std']:4.1f}   macro-F1 "
                   f"{s['macro_f1_mean']:5.1f} ± {s['macro_f1_std']:4.1f}   {s['seconds_mean']:6.1f} s/seed", flush=True)
-    dataset: dict[str, Any] = {
-        "split": ("SST-2: 20k seeded subset of the phrase-level train as pool, dev sentences as extra "
-                  "unlabelled, sentence-level test" if name == "sst2" else "TREC coarse: full train as pool, test"),
-        "train": len(train_texts), "test": len(test_texts), "extra_unlabelled": len(extra),
-        "configurations": configurations}
     if name == "sst2":
         dataset["weak_supervision"] = weak_supervision(train_texts, train_labels, test_texts, test_labels, cache,
                                                        pool_size)
     dataset["seconds"] = round(time.perf_counter() - started, 1)
-    return dataset
 
 
 def weak_supervision(train_texts: list[str], train_labels: list[str], test_texts: list[str], test_labels: list[str],

@@ -127,3 +127,13 @@ def test_a_function_voting_an_unknown_class_or_declared_badly_is_an_error(tmp_pa
         load_functions(tmp_path / "bad.yaml")
     with pytest.raises(SelfsimError, match="bad regular expression"):
         RegexFunction("r", "a", "(")
+
+
+def test_known_labels_stay_fixed_in_the_label_model() -> None:
+    votes, truth = synthetic_votes(600, seed=2)
+    known = np.full(600, ABSTAIN)
+    known[:50] = truth[:50]
+    model = DawidSkene(2).fit(votes, known)
+    assert np.max(np.abs(model.accuracy_ - [a for a, _ in FUNCTIONS])) < 0.1
+    with pytest.raises(SelfsimError, match="one class index"):
+        DawidSkene(2).fit(votes, np.full(10, ABSTAIN))

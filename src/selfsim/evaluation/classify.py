@@ -110,6 +110,22 @@ class EmbeddingCache:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([self._vectors[t] for t in texts])
 
+    def save(self, path: str | Path) -> None:
+        """Write every cached vector, with its text and the encoder's name and version, to an ``.npz`` file."""
+        texts = list(self._vectors)
+        vectors = np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, self.encoder.dim))
+        np.savez(path, texts=np.asarray(texts, dtype=object).astype(str), vectors=vectors.astype(np.float32),
+                 encoder=np.asarray([self.encoder.name, self.encoder.version]))
+
+    def load(self, path: str | Path) -> int:
+        """Add the vectors of a file written by :meth:`save` by the same encoder; returns how many."""
+        with np.load(path) as saved:
+            if saved["encoder"].tolist() != [self.encoder.name, self.encoder.version]:
+                raise ConfigError(f"{path} holds vectors of another encoder ({saved['encoder'].tolist()}); "
+                                  "use a cache made with this one or none.")
+            self._vectors.update(zip(saved["texts"].tolist(), saved["vectors"], strict=True))
+            return len(saved["texts"])
+
 
 @dataclass(frozen=True)
 class FewLabelsConfig:
@@ -118,14 +134,15 @@ class FewLabelsConfig:
     ``pool_size`` draws a seeded subset of the training texts as the pool that
     labels are sampled from and whose rest is unlabelled (None: all of them);
     ``finetune_pool`` is how many unlabelled texts are re-embedded with a
-    fine-tuned encoder for ``finetune+self-train``.
+    fine-tuned encoder for ``finetune+self-train`` (the extra unlabelled texts
+    first, then a seeded draw from the pool).
     """
 
     per_class: tuple[int, ...] = (8, 16, 64)
     seeds: int = 5
     methods: tuple[str, ...] = METHODS
     pool_size: int | None = 20000
-    finetune_pool: int = 4000
+    finetune_pool: int = 1000
     pool_seed: int = 0
     probe: ProbeConfig = ProbeConfig()
     self_training: SelfTrainingConfig = SelfTrainingConfig()
@@ -195,8 +212,8 @@ def evaluate_few_labels(train_texts: Sequence[str], train_labels: Sequence[str],
                     frozen.run(method, by_method[method])
             if "finetune" in config.methods or "finetune+self-train" in config.methods:
                 unlabelled_texts = [pool_texts[i] for i in rest] + list(extra_unlabelled)
-                _finetune_run(encoder, [pool_texts[i] for i in labelled], y, unlabelled_texts, test_texts,
-                              test_gold, config, seed, by_method)
+                _finetune_run(encoder, [pool_texts[i] for i in labelled], y, unlabelled_texts, len(extra_unlabelled),
+                              test_texts, test_gold, config, seed, by_method)
             say(f"{k:>3} per class, seed {seed}: " + ", ".join(
                 f"{m} {100 * r.accuracy[-1]:.1f}" for m, r in by_method.items() if len(r.accuracy) > seed))
         results.extend(by_method.values())
@@ -226,8 +243,8 @@ class _FrozenRun:
 
 
 def _finetune_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_texts: list[str],
-                  test_texts: Sequence[str], test_y: np.ndarray, config: FewLabelsConfig, seed: int,
-                  by_method: dict[str, MethodResult]) -> None:
+                  extra_count: int, test_texts: Sequence[str], test_y: np.ndarray, config: FewLabelsConfig,
+                  seed: int, by_method: dict[str, MethodResult]) -> None:
     from selfsim.encoders.sentence import SentenceEncoder
 
     model_dir = getattr(encoder, "model_dir", None)
@@ -251,10 +268,8 @@ def _finetune_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_
                                                f"{report.last_loss:.3f}, {report.seconds:.0f} s")
         if "finetune+self-train" in by_method:
             started = time.perf_counter()
-            rng = np.random.default_rng(seed)
-            chosen = rng.choice(len(unlabelled_texts), size=min(config.finetune_pool, len(unlabelled_texts)),
-                                replace=False)
-            unlabelled = tuned.encode([unlabelled_texts[i] for i in chosen], batch_size=64)
+            unlabelled = tuned.encode(_finetune_pool(unlabelled_texts, extra_count, config.finetune_pool, seed),
+                                      batch_size=64)
             trainer = SelfTrainer(_seeded(config.self_training, seed), config.probe).fit(x, y, unlabelled)
             _score(by_method["finetune+self-train"], trainer.predict(test_x), test_y,
                    base_seconds + time.perf_counter() - started)
@@ -262,6 +277,16 @@ def _finetune_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_
                 f"seed {seed}: kept round {trainer.best_round_}, {len(trainer.pseudo_index_)} pseudo-labels")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _finetune_pool(unlabelled_texts: list[str], extra_count: int, size: int, seed: int) -> list[str]:
+    """The extra unlabelled texts (last ``extra_count``; in-domain, such as a dev split) first, then a seeded
+    draw from the rest of the pool, ``size`` in all."""
+    extra = unlabelled_texts[len(unlabelled_texts) - extra_count:] if extra_count else []
+    rest = unlabelled_texts[:len(unlabelled_texts) - extra_count]
+    room = max(0, size - len(extra))
+    drawn = np.random.default_rng(seed).choice(len(rest), size=min(room, len(rest)), replace=False)
+    return [*extra[:size], *(rest[i] for i in drawn)]
 
 
 def _score(result: MethodResult, predicted: np.ndarray, gold: np.ndarray, seconds: float) -> None:

@@ -87,7 +87,9 @@ class DawidSkeneConfig:
     max_iter: int = 200
     tolerance: float = 1e-6
     smoothing: float = 0.1
+    one_coin: bool = False
     model_abstain: bool = True
+    anchor: bool = True
     learn_prior: bool = True
 
 
@@ -106,13 +108,25 @@ class DawidSkene:
         self.config = config
         self.class_prior = class_prior
 
-    def fit(self, votes: np.ndarray) -> DawidSkene:
-        """Learn the function confusion matrices and class prior from unlabelled ``votes`` by EM."""
+    def fit(self, votes: np.ndarray, known: np.ndarray | None = None) -> DawidSkene:
+        """Learn the function confusion matrices and class prior from ``votes`` by EM.
+
+        ``known`` (optional) holds a class index per item, -1 where unknown: items
+        with a known class keep it throughout (semi-supervised Dawid–Skene), which
+        ties each latent class to a real one and helps when functions overlap.
+        """
         votes = check_votes(votes, self.n_classes)
         k = self.n_classes
         outcomes = self._outcomes(votes)
         # Start from majority vote, which fixes which class is which (EM alone is symmetric).
         posterior = MajorityVote(k, self.class_prior).predict_proba(votes)
+        clamp = None
+        if known is not None:
+            known = np.asarray(known, dtype=np.int64)
+            if known.shape != (len(votes),) or known.max(initial=-1) >= k or known.min(initial=-1) < ABSTAIN:
+                raise ConfigError("known must hold one class index (or -1) per item.")
+            clamp = np.flatnonzero(known != ABSTAIN)
+            posterior[clamp] = np.eye(k)[known[clamp]]
         previous = -np.inf
         self.n_iter_ = 0
         for iteration in range(1, self.config.max_iter + 1):
@@ -120,6 +134,8 @@ class DawidSkene:
             log_joint = self._log_joint(outcomes)
             log_likelihood = float(_logsumexp(log_joint).sum())
             posterior = np.exp(log_joint - _logsumexp(log_joint)[:, None])
+            if clamp is not None:
+                posterior[clamp] = np.eye(k)[known[clamp]]  # type: ignore[index]
             self.n_iter_ = iteration
             if abs(log_likelihood - previous) <= self.config.tolerance * max(1.0, abs(log_likelihood)):
                 break
@@ -158,7 +174,15 @@ class DawidSkene:
             for outcome in range(n_outcomes):
                 counts[:, outcome] += posterior[column == outcome].sum(axis=0)
             counts[:, :k] += alpha * np.eye(k)  # a mild belief that functions beat chance
-            confusion[j] = counts / counts.sum(axis=1, keepdims=True)
+            if self.config.one_coin and not self.config.model_abstain:
+                right = np.trace(counts)
+                accuracy = right / counts.sum()
+                confusion[j] = np.full((k, k), (1.0 - accuracy) / max(k - 1, 1))
+                np.fill_diagonal(confusion[j], accuracy)
+            else:
+                confusion[j] = counts / counts.sum(axis=1, keepdims=True)
+                if self.config.anchor:
+                    _anchor(confusion[j], k)
         self.confusion_ = confusion
         if self.class_prior is not None:
             self.prior_ = np.asarray(self.class_prior, dtype=np.float64)
@@ -175,6 +199,23 @@ class DawidSkene:
             observed = column >= 0
             log_joint[observed] += log_confusion[j][:, column[observed]].T
         return log_joint
+
+
+def _anchor(confusion: np.ndarray, k: int) -> None:
+    """Keep a function's vote for class l at least as likely under class l as under any other class.
+
+    Without this, EM may explain a function's votes by a latent class that is
+    not the one it names (a "praise" keyword becoming evidence for the negative
+    class), which fits the firing patterns as well and means nothing. Where a
+    vote would favour another class, its likelihood is levelled across the
+    classes involved, so that vote carries no evidence instead of the wrong one.
+    """
+    for label in range(k):
+        column = confusion[:, label]
+        if column.argmax() != label:
+            high = column >= column[label]
+            column[high] = column[high].mean()
+    confusion /= confusion.sum(axis=1, keepdims=True)
 
 
 def _logsumexp(values: np.ndarray) -> np.ndarray:

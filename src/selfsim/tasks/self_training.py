@@ -19,6 +19,7 @@ accepted and its held-out accuracy; the kept model is the best round's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -28,7 +29,13 @@ from typing import Any
 import numpy as np
 
 from selfsim.errors import ConfigError
-from selfsim.tasks.probe import LinearProbe, ProbeConfig, check_training_labels, out_of_fold_scores
+from selfsim.tasks.probe import (
+    LinearProbe,
+    ProbeConfig,
+    check_training_labels,
+    fit_temperature,
+    out_of_fold_scores,
+)
 
 
 @dataclass(frozen=True)
@@ -132,8 +139,7 @@ class SelfTrainer:
         prior = counts / counts.sum()
 
         empty = np.zeros(0, dtype=np.int64)
-        current = self._train(vectors, labels, unlabelled, empty, np.zeros(0, dtype=labels.dtype))
-        best_score = self._score(current, vectors, labels, unlabelled, empty, labels[:0], validation)
+        current, best_score = self._train(vectors, labels, unlabelled, empty, labels[:0], validation)
         self.rounds_ = [RoundReport(0, 0, 0.0, {}, best_score, True, "labelled items only")]
         self.best_round_ = 0
         self.probe_ = current
@@ -157,8 +163,7 @@ class SelfTrainer:
                 self._finish(RoundReport(number, len(picked), mean_confidence, balance, None, False,
                                          "same pseudo-labels as the last round: converged"))
                 break
-            candidate = self._train(vectors, labels, unlabelled, picked, picked_labels)
-            score = self._score(candidate, vectors, labels, unlabelled, picked, picked_labels, validation)
+            candidate, score = self._train(vectors, labels, unlabelled, picked, picked_labels, validation)
             worse = score is not None and best_score is not None and score < best_score
             report = RoundReport(number, len(picked), mean_confidence, balance, score, not worse,
                                  "rolled back: held-out accuracy fell" if worse else "")
@@ -196,23 +201,32 @@ class SelfTrainer:
         return all_vectors, all_labels, weight, trusted
 
     def _train(self, vectors: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray, picked: np.ndarray,
-               picked_labels: np.ndarray) -> LinearProbe:
+               picked_labels: np.ndarray,
+               validation: tuple[np.ndarray, Sequence[Any]] | None) -> tuple[LinearProbe, float | None]:
+        """The round's probe and its held-out score. One set of out-of-fold scores over the labelled
+        items serves both the probe's temperature and the round's score, so a round costs one
+        cross-validation instead of two."""
         all_vectors, all_labels, weight, trusted = self._combined(vectors, labels, unlabelled, picked, picked_labels)
-        return LinearProbe(self.probe).fit(all_vectors, all_labels, sample_weight=weight, trusted=trusted)
-
-    def _score(self, model: LinearProbe, vectors: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray,
-               picked: np.ndarray, picked_labels: np.ndarray,
-               validation: tuple[np.ndarray, Sequence[Any]] | None) -> float | None:
-        if validation is not None:
-            held_vectors, held_labels = validation
-            return float(np.mean(model.predict(np.asarray(held_vectors)) == np.asarray(held_labels)))
+        probe = LinearProbe(dataclasses.replace(self.probe, calibrate=False))
+        probe.fit(all_vectors, all_labels, sample_weight=weight)
+        probe.config = self.probe
         _, counts = np.unique(labels, return_counts=True)
         if counts.min() < 2:
-            return None
-        all_vectors, all_labels, weight, trusted = self._combined(vectors, labels, unlabelled, picked, picked_labels)
-        scores = out_of_fold_scores(LinearProbe(self.probe)._model, all_vectors, all_labels, weight, trusted,
+            return probe, self._held_out(probe, validation)
+        scores = out_of_fold_scores(probe._model, all_vectors, all_labels, weight, trusted,
                                     self.config.folds, self.config.seed)
-        return float(np.mean(np.unique(all_labels)[scores.argmax(axis=1)] == labels))
+        targets = np.searchsorted(probe.classes_, labels)
+        if self.probe.calibrate and counts.min() >= self.probe.calibration_min_per_class:
+            probe.temperature_ = fit_temperature(scores, targets)
+        held_out = self._held_out(probe, validation)
+        return probe, held_out if validation is not None else float(np.mean(scores.argmax(axis=1) == targets))
+
+    @staticmethod
+    def _held_out(probe: LinearProbe, validation: tuple[np.ndarray, Sequence[Any]] | None) -> float | None:
+        if validation is None:
+            return None
+        held_vectors, held_labels = validation
+        return float(np.mean(probe.predict(np.asarray(held_vectors)) == np.asarray(held_labels)))
 
     def _finish(self, report: RoundReport) -> None:
         self.rounds_.append(report)

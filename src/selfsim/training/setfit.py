@@ -37,14 +37,15 @@ class ContrastiveFinetuneConfig:
     """
 
     epochs: float = 20.0
-    min_steps: int = 40
-    max_steps: int = 200
+    min_steps: int = 30
+    max_steps: int = 60
     batch_size: int = 32
     learning_rate: float = 3e-5
     warmup_fraction: float = 0.1
     weight_decay: float = 0.01
     max_length: int = 64
     seed: int = 0
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 2 or self.max_steps < 1 or self.min_steps < 0 or self.min_steps > self.max_steps:
@@ -74,7 +75,6 @@ def contrastive_finetune(model_dir: str | Path, texts: Sequence[str], labels: Se
     """Fine-tune the sentence-transformers model in ``model_dir`` on pairs from ``texts``/``labels``;
     save it to ``output_dir`` and report. ``progress(1)`` is called after every step."""
     import torch
-    from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # loading and saving weights should not draw bars
@@ -89,6 +89,20 @@ def contrastive_finetune(model_dir: str | Path, texts: Sequence[str], labels: Se
     if len(np.unique(labels)) < 2:
         raise ConfigError("a contrastive fine-tune needs labels of at least two classes; label more items.")
     torch.manual_seed(config.seed)
+    threads_before = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(model_dir, texts, labels, output_dir, config, progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(model_dir: Path, texts: Sequence[str], labels: np.ndarray, output_dir: Path,
+           config: ContrastiveFinetuneConfig, progress: Callable[[int], None] | None) -> FinetuneReport:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
     started = time.perf_counter()
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
     saved_length = model.max_seq_length
