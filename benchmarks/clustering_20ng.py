@@ -91,7 +91,6 @@ LSA_GRID = [
     {"n_components": 100, "sublinear_tf": True, "vocabulary": BASELINE_VOCABULARY},
     {"n_components": 100, "sublinear_tf": False, "vocabulary": BASELINE_VOCABULARY},
     {"n_components": 200, "sublinear_tf": True, "vocabulary": BASELINE_VOCABULARY},
-    {"n_components": 50, "sublinear_tf": True, "vocabulary": BASELINE_VOCABULARY},
 ]
 
 LDA_VOCABULARY = VocabularyConfig(stop_words="english", min_df=5, max_df=0.3, max_features=10_000)
@@ -104,8 +103,6 @@ LDA_GRID = [
      "vocabulary": LDA_VOCABULARY},
     {"doc_topic_prior": 2.5, "topic_word_prior": 0.01, "learning_method": "batch", "max_iter": 50,
      "vocabulary": LDA_VOCABULARY},  # Griffiths & Steyvers: 50 / k
-    {"doc_topic_prior": 0.1, "topic_word_prior": 0.01, "learning_method": "batch", "max_iter": 50,
-     "vocabulary": BASELINE_VOCABULARY},
 ]
 
 
