@@ -22,7 +22,8 @@ from selfsim.tasks.maps import map_coordinates, write_html, write_png
 from selfsim.tasks.topics import TopicConfig, TopicResult, cluster_collection, write_topics
 
 CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
-ReduceOption = Annotated[str, typer.Option("--reduce", help="Reduction before clustering: none, pca or umap.")]
+ReduceOption = Annotated[str, typer.Option("--reduce", help="Reduction before clustering: none, pca, umap or "
+                                                            "auto (UMAP if installed, else PCA).")]
 MethodOption = Annotated[str, typer.Option("--method", help="kmeans, hdbscan, agglomerative, gmm or none.")]
 DimsOption = Annotated[int | None, typer.Option("--dims", help="Dimensions after reduction (default: 50 for "
                                                                "PCA, 5 for UMAP).")]
@@ -132,7 +133,7 @@ def eval_clustering(
     label_field: Annotated[str, typer.Option(help="Field holding the label.")] = "label",
     limit: Annotated[int | None, typer.Option(help="Use only the first N rows.")] = None,
     encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
-    reduce: ReduceOption = "umap",
+    reduce: ReduceOption = "auto",
     dims: DimsOption = None,
     method: MethodOption = "kmeans",
     k: Annotated[int | None, typer.Option("-k", "--k", help="Clusters (default: the number of labels).")] = None,

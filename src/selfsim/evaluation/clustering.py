@@ -23,6 +23,7 @@ import numpy as np
 from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.tasks.baselines import LDATopics, LSATopics
 from selfsim.tasks.coherence import npmi_coherence, topic_diversity
+from selfsim.tasks.reduce import umap_installed
 from selfsim.tasks.topics import TopicConfig, fit_topics
 
 
@@ -148,7 +149,8 @@ def evaluate_clustering(data: LabelledTexts, vectors: np.ndarray | None, config:
     if vectors is not None:
         if progress:
             progress("embedding pipeline")
-        results.append(evaluate_embedding(data, vectors, config, f"embedding ({config.reduce}+{config.cluster})",
+        reduce = config.reduce if config.reduce != "auto" else ("umap" if umap_installed() else "pca")
+        results.append(evaluate_embedding(data, vectors, config, f"embedding ({reduce}+{config.cluster})",
                                           coherence))
     for name in baselines:
         if progress:

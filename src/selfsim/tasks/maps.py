@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from selfsim.errors import ConfigError
-from selfsim.tasks.reduce import PCAReduction, UMAPReduction
+from selfsim.tasks.reduce import PCAReduction, UMAPReduction, umap_installed
 
 # 20 distinguishable colours (Kelly's and Tableau's palettes), noise in grey.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
@@ -32,7 +32,7 @@ def map_coordinates(vectors: np.ndarray, method: str = "auto", seed: int = 0) ->
     ``auto`` (UMAP when it is installed, else PCA)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if method == "auto":
-        method = "umap" if umap_available() else "pca"
+        method = "umap" if umap_installed() else "pca"
     if len(vectors) < 3 or method == "pca":
         if len(vectors) == 0:
             raise ConfigError("there is nothing to map; index some items first.")
@@ -42,13 +42,6 @@ def map_coordinates(vectors: np.ndarray, method: str = "auto", seed: int = 0) ->
     if method == "umap":
         return UMAPReduction(2, n_neighbors=15, min_dist=0.1, seed=seed).fit_transform(vectors)
     raise ConfigError(f"unknown map method {method!r}; use auto, umap or pca.")
-
-
-def umap_available() -> bool:
-    """Whether the optional UMAP dependency can be imported."""
-    import importlib.util
-
-    return importlib.util.find_spec("umap") is not None
 
 
 def colour_of(cluster: int) -> str:

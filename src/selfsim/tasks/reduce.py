@@ -106,11 +106,21 @@ def import_umap():  # noqa: ANN201 - returns the module
     return umap
 
 
-REDUCERS = ("none", "pca", "umap")
+REDUCERS = ("none", "pca", "umap", "auto")
+
+
+def umap_installed() -> bool:
+    """Whether the optional UMAP dependency can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
 
 
 def make_reducer(name: str, n_components: int | None = None, seed: int = 0) -> Reducer:
-    """A reducer by name: ``none``, ``pca`` (50 dimensions by default) or ``umap`` (5 by default)."""
+    """A reducer by name: ``none``, ``pca`` (50 dimensions by default), ``umap`` (5 by default) or
+    ``auto`` (UMAP when it is installed, else PCA)."""
+    if name == "auto":
+        name = "umap" if umap_installed() else "pca"
     if name == "none":
         return NoReduction()
     if name == "pca":
