@@ -101,9 +101,32 @@ LDA_GRID = [
      "vocabulary": LDA_VOCABULARY},
     {"doc_topic_prior": 0.05, "topic_word_prior": 0.1, "learning_method": "batch", "max_iter": 50,
      "vocabulary": LDA_VOCABULARY},
-    {"doc_topic_prior": 2.5, "topic_word_prior": 0.01, "learning_method": "batch", "max_iter": 50,
-     "vocabulary": LDA_VOCABULARY},  # Griffiths & Steyvers: 50 / k
+    {"doc_topic_prior": 1.0, "topic_word_prior": 0.01, "learning_method": "batch", "max_iter": 50,
+     "vocabulary": LDA_VOCABULARY},  # a flat prior; Griffiths & Steyvers' 50/k is above scikit-learn's limit of 1
 ]
+
+
+def save(name: str, max_words: int, results: dict[str, list[dict]], final: bool = False) -> None:
+    """Write the JSON result (after every method, so an interrupted run keeps what it measured)."""
+    previous = RESULTS / f"{name}.json"
+    if previous.is_file():  # a run of some groups keeps the other groups' earlier results
+        earlier = json.loads(previous.read_text()).get("results", {})
+        results = {group: rows or earlier.get(group, []) for group, rows in results.items()}
+    best = {group: max(rows, key=lambda r: r["v_measure"]) for group, rows in results.items() if rows}
+    if final:
+        print("\nbest by V-measure:")
+        for group, row in best.items():
+            print(f"  {group:9s} {row['method']}: V {100 * row['v_measure']:.2f}, NPMI {row['coherence']}")
+    write_result(name, {
+        "data": "20 Newsgroups bydate train (../shared/data/20ng/train.jsonl.gz), 11,314 posts, 20 labels, k=20",
+        "text": "clean_post: Subject/Keywords/Summary headers kept, other headers, quotes, attributions and "
+                "signatures removed; the same texts for every method",
+        "vectors": f"all-MiniLM-L6-v2 over the first {max_words} words of each cleaned post "
+                   "(the encoder truncates at 256 word pieces)",
+        "coherence": "NPMI, boolean 10-token sliding windows over the cleaned texts, top 10 words per topic",
+        "targets": {"v_measure": ">= 65 for the embedding pipeline", "npmi": "embedding above LDA"},
+        "reference": {"minilm_kmeans_full_posts": 60.98, "lsa_100d_kmeans": 48.59, "lda_sklearn_default_online": 20.59},
+        "best": best, "results": results})
 
 
 def main() -> None:
@@ -135,6 +158,7 @@ def main() -> None:
               f"ARI {100 * row['ari']:6.2f}  NPMI {row['coherence'] if row['coherence'] is not None else '-':>7}  "
               f"div {row['diversity']}  clusters {row['clusters']} noise {row['noise']}  {row['seconds']:.0f} s",
               flush=True)
+        save(args.name, args.max_words, results)
 
     if "embedding" in wanted:
         for seed in range(args.seeds):
@@ -164,25 +188,7 @@ def main() -> None:
                     f"it={grid['max_iter']} min_df={grid['vocabulary'].min_df} max_df={grid['vocabulary'].max_df}")
             show("lda", evaluate_baseline(data, LDATopics(20, **grid), name))
 
-    previous = RESULTS / f"{args.name}.json"
-    if previous.is_file():  # a run of some groups keeps the other groups' earlier results
-        earlier = json.loads(previous.read_text()).get("results", {})
-        results = {group: rows or earlier.get(group, []) for group, rows in results.items()}
-    best = {group: max(rows, key=lambda r: r["v_measure"]) for group, rows in results.items() if rows}
-    print("\nbest by V-measure:")
-    for group, row in best.items():
-        print(f"  {group:9s} {row['method']}: V {100 * row['v_measure']:.2f}, NPMI {row['coherence']}")
-    write_result(args.name, {
-        "data": "20 Newsgroups bydate train (../shared/data/20ng/train.jsonl.gz), 11,314 posts, 20 labels, k=20",
-        "text": "clean_post: Subject/Keywords/Summary headers kept, other headers, quotes, attributions and "
-                "signatures removed; the same texts for every method",
-        "vectors": f"all-MiniLM-L6-v2 over the first {args.max_words} words of each cleaned post "
-                   "(the encoder truncates at 256 word pieces)",
-        "coherence": "NPMI, boolean 10-token sliding windows over the cleaned texts, top 10 words per topic",
-        "targets": {"v_measure": ">= 65 for the embedding pipeline", "npmi": "embedding above LDA"},
-        "reference": {"minilm_kmeans_full_posts": 60.98, "lsa_100d_kmeans": 48.59, "lda_sklearn_default_online": 20.59},
-        "best": best, "results": results})
-
+    save(args.name, args.max_words, results, final=True)
 
 if __name__ == "__main__":
     main()
