@@ -11,6 +11,9 @@ import numpy as np
 
 from selfsim.encoders.base import ProgressCallback
 from selfsim.errors import NotFoundError
+from selfsim.threads import single_threaded_torch
+
+SMALL_INPUT = 8  # texts; up to this many are encoded on one thread
 
 # Nothing may be fetched from a model hub at run time; these make a missing file an error
 # instead of a download.
@@ -48,6 +51,13 @@ class SentenceEncoder:
         """Embed ``texts`` into unit-length float32 vectors of shape ``(N, dim)``."""
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= SMALL_INPUT:  # a query: one thread is faster than waking several
+            with single_threaded_torch():
+                vectors = self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                                            normalize_embeddings=True, show_progress_bar=False)
+            if progress is not None:
+                progress(len(texts))
+            return vectors.astype(np.float32, copy=False)
         # Sorting by length keeps padding low; sentence-transformers sorts only within one call,
         # so this encodes in slices to be able to report progress between them.
         order = np.argsort([-len(t) for t in texts], kind="stable")

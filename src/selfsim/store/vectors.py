@@ -21,8 +21,11 @@ import faiss
 import numpy as np
 
 from selfsim.errors import ConfigError
+from selfsim.threads import single_threaded_faiss
 
 MANIFEST = "index.json"
+# Multiply-adds below which a search runs on one thread (a query against up to ~1M vectors).
+PARALLEL_WORK = 4e8
 _FALLBACK_SPEC = "Flat"
 
 
@@ -125,8 +128,10 @@ class VectorIndex:
         params = None
         if allowed is not None:
             params = _search_parameters(self.index, _make_selector(allowed))
-        scores, ids = self.index.search(queries, k, params=params)
-        return scores, ids
+        if len(queries) * self.size * self.dim < PARALLEL_WORK:
+            with single_threaded_faiss():
+                return self.index.search(queries, k, params=params)
+        return self.index.search(queries, k, params=params)
 
     # -- persistence -----------------------------------------------------------------------------
 
