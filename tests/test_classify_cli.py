@@ -167,3 +167,18 @@ def test_labels_store_prefers_human_over_predicted_and_checks_sources(reviews: P
         generation = collection.store.generation
         store.put("s", [Label("p4", "pos")])
         assert collection.store.generation == generation  # labels never bump the store generation
+
+
+@pytest.mark.slow
+def test_fit_with_a_contrastive_fine_tune_saves_the_encoder_and_predicts_with_it(reviews: Path, tmp_path: Path) -> None:
+    invoke(labels_app, "import", reviews, human_labels(tmp_path), "--task", "sentiment")
+    report = json.loads(invoke(app, "fit", reviews, "--task", "sentiment", "--finetune",
+                               "--json").stdout)  # type: ignore[attr-defined]
+    assert report["finetune_steps"] > 0
+    assert (reviews / "classifiers" / "sentiment" / "encoder" / "modules.json").is_file()
+    answers = json.loads(invoke(app, "predict", reviews, "a dreadful, boring film", "--task", "sentiment",
+                                "--json").stdout)  # type: ignore[attr-defined]
+    assert answers[0]["label"] == "neg"
+    picked = json.loads(invoke(app, "suggest", reviews, "--task", "sentiment", "-n", "2",
+                               "--json").stdout)  # type: ignore[attr-defined]
+    assert len(picked) == 2

@@ -215,17 +215,17 @@ def weak_label(store: Store, task: str, functions: Sequence[LabellingFunction], 
     human = labels_store.get(task, ["human"]) if task in known_tasks else []
     items = list(store.iterate())
     item_ids = [item.id for item in items]
+    row_of = {item_id: row for row, item_id in enumerate(item_ids)}
     vectors = labelled = None
     if any(f.needs_vectors for f in functions):
         vector_ids, vectors = store.item_vectors()
         position = {item_id: row for row, item_id in enumerate(vector_ids)}
         vectors = vectors[[position[i] for i in item_ids]]
-        labelled = Labelled([h.item_id for h in human], vectors[[item_ids.index(h.item_id) for h in human]]
-                            if human else np.zeros((0, vectors.shape[1]), dtype=np.float32), [h.label for h in human])
+        labelled = Labelled([h.item_id for h in human], vectors[[row_of[h.item_id] for h in human]],
+                            [h.label for h in human])
     votes = apply_functions(functions, item_ids, [item.text for item in items], classes, vectors, labelled)
     class_index = {c: i for i, c in enumerate(classes)}
     gold = np.full(len(items), ABSTAIN)
-    row_of = {item_id: row for row, item_id in enumerate(item_ids)}
     for h in human:
         if h.label in class_index:
             gold[row_of[h.item_id]] = class_index[h.label]
@@ -259,11 +259,11 @@ def suggest_items(store: Store, task: str, n: int = 20,
     labels_store = LabelStore(store.database)
     human = {label.item_id for label in labels_store.get(task, ["human"])}
     ids, vectors = store.item_vectors()
-    try:
-        model, encoder_dir = load_classifier(store, task)
-        if encoder_dir is not None:  # a fine-tuned head expects fine-tuned vectors: refit on the stored ones
-            raise NotFoundError("refit")
-    except NotFoundError:
+    model: LinearProbe | None = None
+    if (classifier_dir(store, task) / "config.json").is_file():
+        saved, encoder_dir = load_classifier(store, task)
+        model = saved if encoder_dir is None else None  # a fine-tuned head expects fine-tuned vectors
+    if model is None:  # no usable saved classifier: a probe on the human labels and the stored vectors
         rows = [i for i, item_id in enumerate(ids) if item_id in human]
         by_id = {label.item_id: label.label for label in labels_store.get(task, ["human"])}
         model = LinearProbe(ProbeConfig()).fit(vectors[rows], [by_id[ids[r]] for r in rows])
