@@ -29,6 +29,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/index_overhead.py
 	$(BIN)/python benchmarks/search_latency.py
+	$(BIN)/python benchmarks/few_labels.py
 
 clean:
 	rm -rf $(DEMO) build dist src/*.egg-info .pytest_cache
