@@ -29,9 +29,14 @@ from selfsim.registry import load_encoder
 from selfsim.store.collection import DATABASE_FILE, Store
 from selfsim.store.database import StoredItem
 from selfsim.store.filters import Filter
+from selfsim.store.labels import LabelStore
+from selfsim.tasks import classify as classify_task
 from selfsim.tasks import ingest
+from selfsim.tasks.classify import ClassifyConfig, FitReport
+from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig, find_duplicates, write_groups
 from selfsim.tasks.ingest import IngestReport
 from selfsim.tasks.search import Hit, search
+from selfsim.tasks.topics import TopicConfig, TopicResult, cluster_collection, write_topics
 
 RecordLike = Record | Mapping[str, Any]
 
@@ -175,6 +180,43 @@ class Collection:
         """The ``k`` best items for ``query``: ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"``
         (the default); ``filter`` restricts by metadata (see :mod:`selfsim.store.filters`)."""
         return search(self.store, lambda: self.encoder, query, k, mode, filter, config or self.search_config)
+
+    # -- other jobs ------------------------------------------------------------------------------
+
+    def duplicates(self, config: DuplicatesConfig = DuplicatesConfig(), filter: Filter | None = None,
+                   write: bool = False) -> DuplicateFinder:
+        """Duplicate groups among items passing ``filter``; ``write`` stores ``duplicate_group`` and
+        ``duplicate_group_keep`` metadata so search can filter or collapse them."""
+        finder = find_duplicates(self.store, config, filter)
+        if write:
+            write_groups(self.store, finder, "duplicate_group", "duplicate_group_keep")
+        return finder
+
+    def topics(self, config: TopicConfig = TopicConfig(), filter: Filter | None = None,
+               write: bool = False) -> TopicResult:
+        """Clusters with keywords over items passing ``filter``; ``write`` stores ``cluster``
+        (-1 for noise) and ``cluster_keywords`` metadata."""
+        result = cluster_collection(self.store, config, filter)
+        if write:
+            write_topics(self.store, result)
+        return result
+
+    @property
+    def labels(self) -> LabelStore:
+        """The collection's label sets (human, pseudo, weak and predicted labels)."""
+        return LabelStore(self.store.database)
+
+    def fit_classifier(self, task: str, config: ClassifyConfig = ClassifyConfig()) -> FitReport:
+        """Train the classifier for label set ``task`` (probe, optional self-training or fine-tune)."""
+        return classify_task.fit(self.store, self.encoder if config.finetune else None, task, config)
+
+    def classify(self, texts: Sequence[str], task: str) -> list[dict[str, Any]]:
+        """Predicted labels with calibrated probabilities for new texts, by the ``task`` classifier."""
+        return classify_task.predict_texts(self.store, self.encoder, task, texts)
+
+    def suggest_labels(self, task: str, n: int = 20) -> list[Any]:
+        """The unlabelled items whose labels would teach the ``task`` classifier the most."""
+        return classify_task.suggest_items(self.store, task, n)
 
     def info(self) -> dict[str, Any]:
         """A summary: path, counts, encoder, index spec and generation."""

@@ -13,12 +13,16 @@ from rich.table import Table
 
 from selfsim.app import Collection
 from selfsim.cli.classify import eval_classify
+from selfsim.cli.cluster import eval_clustering
 from selfsim.cli.common import console, print_json, progress_bar, split_values
+from selfsim.cli.duplicates import eval_pairs
 from selfsim.config import DEFAULT_ENCODER, SearchConfig
 from selfsim.evaluation.retrieval import evaluate_retrieval, read_corpus, read_qrels, read_queries
 
 app = typer.Typer(help="Evaluate on standard benchmarks.", no_args_is_help=True)
 app.command("classify")(eval_classify)
+app.command("pairs")(eval_pairs)
+app.command("clustering")(eval_clustering)
 
 
 @app.command()

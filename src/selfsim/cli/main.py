@@ -7,7 +7,7 @@ import sys
 import typer
 
 from selfsim import __version__
-from selfsim.cli import classify, evaluate, index, search
+from selfsim.cli import classify, cluster, duplicates, evaluate, index, search
 from selfsim.cli.common import errors
 from selfsim.errors import SelfsimError
 
@@ -20,6 +20,8 @@ app.command()(index.reindex)
 app.command()(search.search)
 app.command()(search.get)
 app.command()(search.info)
+app.command()(duplicates.duplicates)
+app.command()(cluster.cluster)
 app.add_typer(classify.app, name="classify")
 app.add_typer(classify.labels_app, name="labels")
 app.add_typer(evaluate.app, name="eval")
