@@ -65,7 +65,7 @@ def write_png(path: str | Path, coordinates: np.ndarray, labels: np.ndarray, nam
         import matplotlib.pyplot as plt
         from matplotlib import patheffects
     except ImportError:
-        raise ConfigError("drawing a PNG needs matplotlib; run pip install 'selfsim[plot]' (or matplotlib), "
+        raise ConfigError("drawing a PNG needs matplotlib; reinstall selfsim or run pip install matplotlib, "
                           "or write only the HTML map.") from None
     path = Path(path)
     labels = np.asarray(labels)
