@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import limit_threads, write_result  # noqa: E402
 
 from selfsim.tasks.reduce import PCAReduction, UMAPReduction  # noqa: E402
 from selfsim.tasks.topics import TopicConfig, fit_topics  # noqa: E402
@@ -49,21 +49,6 @@ def synthetic(count: int, seed: int = 0) -> tuple[np.ndarray, list[str], np.ndar
     shared = [word(i) for i in range(5000)]
     texts = [" ".join(list(rng.choice(own[t], 10)) + list(rng.choice(shared, 20))) for t in topics]
     return vectors, texts, topics
-
-
-def limit_threads(threads: int | None) -> None:
-    """Cap FAISS (OpenMP) and BLAS threads for this process (children inherit it through the environment)."""
-    if threads is None:
-        return
-    import os
-
-    import faiss
-    from threadpoolctl import threadpool_limits
-
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    faiss.omp_set_num_threads(threads)
-    threadpool_limits(threads)
 
 
 def main() -> None:

@@ -37,6 +37,19 @@ def machine() -> dict[str, Any]:
             "torch": torch.__version__, "faiss": faiss.__version__, "torch_threads": torch.get_num_threads()}
 
 
+def limit_threads(threads: int | None) -> None:
+    """Cap FAISS (OpenMP) and BLAS threads for this process (children inherit it through the environment)."""
+    if threads is None:
+        return
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    faiss.omp_set_num_threads(threads)
+    threadpool_limits(threads)
+
+
 def write_result(name: str, result: dict[str, Any]) -> Path:
     """Write ``result`` (plus the date and the machine) to ``benchmarks/results/NAME.json``."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import limit_threads, write_result  # noqa: E402
 
 DIM = 384
 THRESHOLD = 0.9
@@ -126,21 +126,6 @@ def run_store(count: int) -> dict:
             "stage_seconds": {k: round(v, 2) for k, v in finder.seconds_.items()}, "groups": len(finder.groups_),
             "planted_recall": round(len(found & planted) / len(planted), 4),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-
-
-def limit_threads(threads: int | None) -> None:
-    """Cap FAISS (OpenMP) and BLAS threads for this process (children inherit it through the environment)."""
-    if threads is None:
-        return
-    import os
-
-    import faiss
-    from threadpoolctl import threadpool_limits
-
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    faiss.omp_set_num_threads(threads)
-    threadpool_limits(threads)
 
 
 def main() -> None:

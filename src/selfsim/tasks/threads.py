@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import faiss
+from selfsim.threads import single_threaded_faiss
 
 # Below this many multiply-adds, one thread is faster than waking several.
 SMALL_WORK = 50_000_000
@@ -27,9 +27,5 @@ def faiss_threads_for(work: float, parallel_from: float = SMALL_WORK) -> Iterato
     if work >= parallel_from:
         yield
         return
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
+    with single_threaded_faiss():
         yield
-    finally:
-        faiss.omp_set_num_threads(before)
