@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -106,6 +107,8 @@ class Database:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self.connection = connection
+        self._owner = threading.get_ident()
+        self._readers = threading.local()  # other threads read through connections of their own
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -148,6 +151,15 @@ class Database:
             self.connection.execute("ROLLBACK")
             raise
         self.connection.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        if threading.get_ident() == self._owner:
+            return self.connection
+        reader = getattr(self._readers, "connection", None)
+        if reader is None:
+            reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._readers.connection = reader
+        return reader
 
     def close(self) -> None:
         """Close the connection (committed data is already on disk)."""
@@ -443,16 +455,21 @@ class Database:
     # -- keyword search --------------------------------------------------------------------------
 
     def keyword(self, match: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
-        """The ``k`` best ``(item_key, bm25 score)`` for an FTS5 MATCH expression, higher is better."""
+        """The ``k`` best ``(item_key, bm25 score)`` for an FTS5 MATCH expression, higher is better.
+
+        Safe to call from another thread (hybrid search runs it beside the dense search): such
+        a thread reads through a connection of its own, which WAL lets run concurrently.
+        """
         where, params = compile_filter(filter)
+        connection = self._reader()
         if where == "1":
             sql = ("SELECT rowid, bm25(items_fts) AS s FROM items_fts WHERE items_fts MATCH ? "
                    "ORDER BY s LIMIT ?")
-            rows = self.connection.execute(sql, (match, k)).fetchall()
+            rows = connection.execute(sql, (match, k)).fetchall()
         else:
             sql = ("SELECT f.rowid, bm25(items_fts) AS s FROM items_fts f JOIN items i ON i.key = f.rowid "
                    f"WHERE items_fts MATCH ? AND {where} ORDER BY s LIMIT ?")
-            rows = self.connection.execute(sql, [match, *params, k]).fetchall()
+            rows = connection.execute(sql, [match, *params, k]).fetchall()
         return [(int(key), -float(score)) for key, score in rows]  # FTS5's bm25 is lower-is-better
 
 

@@ -9,6 +9,7 @@ and at what rank, so a surprising result can be explained.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from selfsim.store.collection import Store
 from selfsim.store.filters import Filter
 from selfsim.store.lexical import match_expression, query_words
 from selfsim.tasks.fusion import reciprocal_rank_fusion, weighted_score_fusion
+
+_KEYWORD_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="selfsim-keyword")
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,18 @@ def search(store: Store, encoder: Encoder | Callable[[], Encoder], query: str, k
     depth = k if mode != "hybrid" else max(k, config.candidates)
     dense: list[tuple[int, float, int]] = []
     keyword: list[tuple[int, float]] = []
+    match = match_expression(query)
+    pending: Future | None = None
+    if mode == "hybrid" and match:  # the keyword search runs on the other core while the query is encoded
+        pending = _KEYWORD_WORKER.submit(store.keyword_items, match, depth, filter)
+    elif mode == "keyword" and match:
+        keyword = store.keyword_items(match, depth, filter)
     if mode in ("dense", "hybrid"):
         model = encoder if isinstance(encoder, Encoder) else encoder()
         vector = model.encode([query])[0]
         dense = store.nearest_items(vector, depth, filter)
-    if mode in ("keyword", "hybrid"):
-        match = match_expression(query)
-        keyword = store.keyword_items(match, depth, filter) if match else []
+    if pending is not None:
+        keyword = pending.result()
 
     dense_ranked = [(key, score) for key, score, _ in dense]
     if mode == "dense":
