@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from selfsim.errors import SelfsimError
-from selfsim.tasks.label_model import ABSTAIN, DawidSkene, MajorityVote
+from selfsim.tasks.label_model import ABSTAIN, DawidSkene, DawidSkeneConfig, MajorityVote, find_exceptions
 from selfsim.tasks.weak import (
     CallableFunction,
     KeywordFunction,
@@ -61,6 +61,31 @@ def test_label_model_reads_one_sided_keyword_functions_by_when_they_speak() -> N
     vote_accuracy = np.mean(MajorityVote(2).predict(votes)[covered] == truth[covered])
     assert model_accuracy > vote_accuracy
     assert model.accuracy_[0] > model.accuracy_[2] and model.accuracy_[1] > model.accuracy_[3]
+
+
+def test_label_model_lets_an_exception_overrule_the_broad_function_it_lives_inside() -> None:
+    # "good" (broad, votes 1) and "not ... good" (narrow, votes 0, fires only where "good" fires).
+    rng = np.random.default_rng(0)
+    n = 20000
+    truth = rng.integers(0, 2, n)
+    votes = np.full((n, 4), ABSTAIN)
+    votes[rng.random(n) < np.where(truth == 1, 0.1, 0.01), 0] = 1
+    votes[rng.random(n) < np.where(truth == 0, 0.1, 0.01), 1] = 0
+    broad = rng.random(n) < np.where(truth == 1, 0.12, 0.04)
+    votes[broad, 2] = 1
+    votes[broad & (rng.random(n) < np.where(truth == 0, 0.6, 0.1)), 3] = 0
+    assert find_exceptions(votes) == [(3, 2)]
+    covered = (votes != ABSTAIN).any(axis=1)
+
+    def accuracy(model: DawidSkene | MajorityVote) -> float:
+        return float(np.mean(model.predict(votes)[covered] == truth[covered]))
+
+    with_exceptions = DawidSkene(2).fit(votes)
+    without = DawidSkene(2, DawidSkeneConfig(exceptions=False)).fit(votes)
+    assert with_exceptions.exceptions_ == [(3, 2)] and without.exceptions_ == []
+    assert accuracy(with_exceptions) > accuracy(without) + 0.02
+    assert accuracy(with_exceptions) > accuracy(MajorityVote(2).fit(votes)) + 0.01
+    assert with_exceptions.accuracy_[3] > without.accuracy_[3] + 0.1  # the true accuracy is 2/3
 
 
 def test_majority_vote_splits_ties_and_uses_the_prior_for_silent_items() -> None:

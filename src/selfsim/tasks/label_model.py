@@ -13,6 +13,16 @@ model of votes alone cannot see. Accurate functions then count for more than
 noisy ones, and disagreements are settled by who is usually right; majority
 vote counts every function the same. Snorkel's LabelModel (Ratner et al.
 2019) fits the same kind of model by matrix completion.
+
+Functions are rarely independent, and one dependency is common enough to
+learn: an *exception* — a narrow function that fires mostly where a broader
+one of another class fires too ("not ... good" inside "good"). Counting both
+votes as independent evidence teaches EM that the exception is a coin flip.
+:func:`find_exceptions` finds such pairs from the votes alone (the narrow
+function's firing makes the broad one's far more likely than its base rate; a
+crude form of the structure learning of Bach et al. 2017), and on items where
+both fire and disagree the broad function's vote is treated as unobserved, so
+the more specific rule speaks for that item.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import numpy as np
 from selfsim.errors import ConfigError
 
 ABSTAIN = -1
+_UNOBSERVED = -2  # an outcome the model skips: neither a vote nor an abstention
 
 
 def check_votes(votes: np.ndarray, n_classes: int) -> np.ndarray:
@@ -91,6 +102,32 @@ class DawidSkeneConfig:
     model_abstain: bool = True
     anchor: bool = True
     learn_prior: bool = True
+    exceptions: bool = True
+    exception_min_conditional: float = 0.3
+    exception_min_lift: float = 3.0
+
+
+def find_exceptions(votes: np.ndarray, min_conditional: float = 0.3, min_lift: float = 3.0) -> list[tuple[int, int]]:
+    """Pairs ``(narrow, broad)`` of functions where ``narrow`` is an exception to ``broad``.
+
+    ``narrow`` fires on fewer items than ``broad``; when it fires, ``broad``
+    fires too at least ``min_conditional`` of the time and at least
+    ``min_lift`` times its base rate; and where both fire they disagree more
+    often than not.
+    """
+    fires = votes != ABSTAIN
+    rates = fires.mean(axis=0)
+    pairs = []
+    for narrow in range(votes.shape[1]):
+        for broad in range(votes.shape[1]):
+            if narrow == broad or not 0 < rates[narrow] < rates[broad]:
+                continue
+            both = fires[:, narrow] & fires[:, broad]
+            conditional = both.sum() / fires[:, narrow].sum()
+            disagree = np.mean(votes[both, narrow] != votes[both, broad]) if both.any() else 0.0
+            if conditional >= min_conditional and conditional >= min_lift * rates[broad] and disagree > 0.5:
+                pairs.append((narrow, broad))
+    return pairs
 
 
 class DawidSkene:
@@ -99,7 +136,8 @@ class DawidSkene:
     After :meth:`fit`: ``prior_`` (n_classes,), ``confusion_`` (M, n_classes,
     n_outcomes) where outcome ``n_classes`` is "abstained" when abstaining is
     modelled, ``accuracy_`` (M,) each function's estimated accuracy when it
-    votes, and ``n_iter_``.
+    votes, ``exceptions_`` the ``(narrow, broad)`` function pairs found by
+    :func:`find_exceptions`, and ``n_iter_``.
     """
 
     def __init__(self, n_classes: int, config: DawidSkeneConfig = DawidSkeneConfig(),
@@ -117,6 +155,8 @@ class DawidSkene:
         """
         votes = check_votes(votes, self.n_classes)
         k = self.n_classes
+        self.exceptions_ = (find_exceptions(votes, self.config.exception_min_conditional,
+                                            self.config.exception_min_lift) if self.config.exceptions else [])
         outcomes = self._outcomes(votes)
         # Start from majority vote, which fixes which class is which (EM alone is symmetric).
         posterior = MajorityVote(k, self.class_prior).predict_proba(votes)
@@ -161,8 +201,14 @@ class DawidSkene:
 
     def _outcomes(self, votes: np.ndarray) -> np.ndarray:
         if self.config.model_abstain:
-            return np.where(votes == ABSTAIN, self.n_classes, votes)  # abstaining is one more outcome
-        return votes  # -1 stays "no observation"
+            outcomes = np.where(votes == ABSTAIN, self.n_classes, votes)  # abstaining is one more outcome
+        else:
+            outcomes = np.where(votes == ABSTAIN, _UNOBSERVED, votes)
+        for narrow, broad in self.exceptions_:
+            overruled = (votes[:, narrow] != ABSTAIN) & (votes[:, broad] != ABSTAIN) & (
+                votes[:, narrow] != votes[:, broad])
+            outcomes[overruled, broad] = _UNOBSERVED
+        return outcomes
 
     def _m_step(self, outcomes: np.ndarray, posterior: np.ndarray) -> None:
         k = self.n_classes
