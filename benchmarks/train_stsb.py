@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=Path("/tmp/selfsim-stsb-model"))
     parser.add_argument("--name", default="")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
     parser.add_argument("--limit", type=int, default=None, help="use only this many train and dev pairs (smoke test)")
     args = parser.parse_args()
     limit_threads(args.threads)
@@ -72,7 +73,7 @@ def main() -> None:
 
     report = train_text_encoder("all-MiniLM-L6-v2", train, args.output, config, data_kind="scored",
                                 validator=StsValidator(dev), data_description="STS-B train (5,749 pairs)",
-                                progress=progress)
+                                progress=progress, resume=args.resume)
     print(json.dumps(report.to_dict(), indent=1), flush=True)
     reloaded = evaluate_sts(load_encoder(str(args.output)), dev)
     curve = json.loads((args.output / "training" / "curve.json").read_text())

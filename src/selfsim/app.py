@@ -32,6 +32,8 @@ from selfsim.store.filters import Filter
 from selfsim.store.labels import LabelStore
 from selfsim.tasks import classify as classify_task
 from selfsim.tasks import ingest
+from selfsim.tasks.adapt import AdaptConfig, AdaptReport, adapt_collection
+from selfsim.tasks.adapt import Progress as AdaptProgress
 from selfsim.tasks.classify import ClassifyConfig, FitReport
 from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig, find_duplicates, write_groups
 from selfsim.tasks.ingest import IngestReport
@@ -217,6 +219,13 @@ class Collection:
     def suggest_labels(self, task: str, n: int = 20) -> list[Any]:
         """The unlabelled items whose labels would teach the ``task`` classifier the most."""
         return classify_task.suggest_items(self.store, task, n)
+
+    def adapt(self, config: AdaptConfig = AdaptConfig(), progress: AdaptProgress | None = None) -> AdaptReport:
+        """Adapt the encoder to this collection's texts without labels (``crops``, ``simcse``, ``denoise``
+        or mined ``triplet``), re-embed every chunk with it and switch to it; see :mod:`selfsim.tasks.adapt`."""
+        report, new_encoder = adapt_collection(self.store, self.encoder, config, progress)
+        self._encoder = new_encoder
+        return report
 
     def info(self) -> dict[str, Any]:
         """A summary: path, counts, encoder, index spec and generation."""

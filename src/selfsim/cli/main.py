@@ -8,6 +8,7 @@ import typer
 
 from selfsim import __version__
 from selfsim.cli import classify, cluster, duplicates, evaluate, index, search
+from selfsim.cli import train as train_cli
 from selfsim.cli.common import errors
 from selfsim.errors import SelfsimError
 
@@ -25,6 +26,8 @@ app.command()(cluster.cluster)
 app.add_typer(classify.app, name="classify")
 app.add_typer(classify.labels_app, name="labels")
 app.add_typer(evaluate.app, name="eval")
+app.command()(train_cli.train)
+app.command()(train_cli.adapt)
 
 
 @app.command()

@@ -223,6 +223,19 @@ class Store:
             self.database.set_meta("tombstones_pruned_to", self._index.generation)
             self.database.prune_tombstones(self._index.generation)
 
+    def switch_encoder(self, encoder_id: int, drop_old: bool = True) -> int:
+        """Make ``encoder_id`` (whose vectors are all stored) the active encoder, rebuild the index from its
+        vectors and save it; with ``drop_old`` the previous encoder's vectors are deleted afterwards.
+        Returns the new generation. Until this commits, search answers from the old vectors."""
+        with self._lock:
+            old = self.encoder[0]
+            generation = self.database.switch_encoder(encoder_id)
+            self.rebuild_index()
+            self.save_index()
+            if drop_old and old != encoder_id:
+                self.database.drop_embeddings(old)
+        return generation
+
     # -- nearest neighbours and keyword matches --------------------------------------------------
 
     def nearest_items(self, query: np.ndarray, k: int,

@@ -225,6 +225,60 @@ class Database:
                                       (encoder_id,)).fetchone()
         return (int(row[0]), row[1], row[2], int(row[3]))
 
+    def chunks_without_embeddings(self, encoder_id: int, limit: int = 1000) -> list[tuple[int, str]]:
+        """Up to ``limit`` chunks that have no vector from ``encoder_id`` yet, as ``(chunk_id, chunk text)``."""
+        rows = self.connection.execute(
+            "SELECT c.id, i.text, c.start, c.end FROM chunks c JOIN items i ON i.key = c.item_key "
+            "WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.chunk_id = c.id AND e.encoder_id = ?) "
+            "ORDER BY c.id LIMIT ?", (encoder_id, limit)).fetchall()
+        return [(int(chunk_id), text[start:end]) for chunk_id, text, start, end in rows]
+
+    def put_embeddings(self, encoder_id: int, chunk_ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Store vectors of an encoder that is not (yet) the active one, in one transaction.
+
+        The active encoder's vectors and the index are untouched, so search keeps answering from
+        them while a new encoder's vectors are written (see :meth:`switch_encoder`).
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.transaction():
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO embeddings (chunk_id, encoder_id, vector) "
+                "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?)",
+                [(int(c), encoder_id, v.tobytes(), int(c)) for c, v in zip(chunk_ids, vectors, strict=True)])
+
+    def switch_encoder(self, encoder_id: int) -> int:
+        """Make ``encoder_id`` the active encoder in one transaction, once every chunk has its vector.
+
+        Returns the new generation. Raises :class:`SelfsimError` if a chunk still lacks a vector
+        (written since), so the caller embeds those and tries again. Indexes saved before this
+        generation hold the old encoder's vectors; recording the generation as the oldest usable
+        one makes every reader rebuild its index from the new vectors.
+        """
+        with self.transaction():
+            missing = self.connection.execute(
+                "SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM embeddings e "
+                "WHERE e.chunk_id = c.id AND e.encoder_id = ?)", (encoder_id,)).fetchone()[0]
+            if missing:
+                raise SelfsimError(f"{missing} chunks have no vector from the new encoder yet; embed them first.")
+            row = self.connection.execute("SELECT name FROM encoders WHERE id = ?", (encoder_id,)).fetchone()
+            if row is None:
+                raise ConfigError(f"no encoder with id {encoder_id} in {self.path.parent}.")
+            self._set_meta("active_encoder", encoder_id)
+            config = self.config
+            self._set_meta("config", CollectionConfig(row[0], config.index, config.chunking).to_dict())
+            generation = self._next_generation()
+            self._set_meta("tombstones_pruned_to", generation)
+        return generation
+
+    def drop_embeddings(self, encoder_id: int) -> None:
+        """Delete every vector of an encoder that is no longer active (and its encoders row)."""
+        active = self.active_encoder
+        if active is not None and active[0] == encoder_id:
+            raise ConfigError("the active encoder's vectors cannot be dropped; switch to another encoder first.")
+        with self.transaction():
+            self.connection.execute("DELETE FROM embeddings WHERE encoder_id = ?", (encoder_id,))
+            self.connection.execute("DELETE FROM encoders WHERE id = ?", (encoder_id,))
+
     # -- writes ----------------------------------------------------------------------------------
 
     def write_items(self, items: Sequence[PreparedItem], encoder_id: int, *, replace: bool) -> int:

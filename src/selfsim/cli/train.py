@@ -1,0 +1,241 @@
+"""``selfsim train``, ``selfsim adapt`` and ``selfsim eval sts``: training text encoders and scoring them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from selfsim.cli.common import console, errors, print_json, progress_bar, split_values
+from selfsim.config import DEFAULT_ENCODER
+from selfsim.errors import ConfigError
+
+Kinds = "scored, labelled, pairs, triplets or texts"
+# The kind of rows each objective reads by default.
+DEFAULT_KIND = {"simcse": "texts", "denoise": "texts", "crops": "texts", "triplet": "triplets",
+                "cosine": "scored", "cosent": "scored", "contrastive": "labelled", "pairs": "pairs"}
+
+
+def parse_options(values: list[str] | None) -> dict[str, Any]:
+    """``--option key=value`` pairs; values are read as JSON where they can be (numbers, true/false)."""
+    options: dict[str, Any] = {}
+    for item in split_values(values):
+        if "=" not in item:
+            raise ConfigError(f"--option {item!r} is not key=value; write e.g. --option temperature=0.05.")
+        key, raw = item.split("=", 1)
+        try:
+            options[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key.strip()] = raw
+    return options
+
+
+def train(
+    data: Annotated[Path, typer.Argument(help="Training file: TSV, CSV or JSONL (see docs/training.md).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
+    objective: Annotated[str, typer.Option(help="simcse, denoise, crops, triplet, cosine, cosent, contrastive "
+                                                "or pairs.")] = "cosent",
+    option: Annotated[list[str] | None, typer.Option(help="Objective setting key=value (repeatable), e.g. "
+                                                          "temperature=0.05, margin=0.5, scale=20.")] = None,
+    kind: Annotated[str | None, typer.Option(help=f"How to read the file: {Kinds} (default: what the "
+                                                  "objective needs).")] = None,
+    base: Annotated[str, typer.Option(help="Model to start from: a registered name or a model "
+                                           "directory.")] = DEFAULT_ENCODER,
+    epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps (overrides --epochs).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 2e-5,
+    weight_decay: Annotated[float, typer.Option(help="Decoupled weight decay.")] = 0.01,
+    warmup: Annotated[float, typer.Option(help="Share of steps spent warming up.")] = 0.1,
+    decay: Annotated[str, typer.Option(help="linear, cosine or constant after warm-up.")] = "linear",
+    max_length: Annotated[int, typer.Option(help="Tokens per text during training.")] = 128,
+    valid_sts: Annotated[Path | None, typer.Option(help="Validate on STS pairs (score sentence1 "
+                                                        "sentence2): Spearman.")] = None,
+    valid_beir: Annotated[Path | None, typer.Option(help="Validate on a BEIR folder (corpus.jsonl, "
+                                                         "queries.jsonl, qrels/*.tsv): nDCG@10.")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="Steps between validations (default: each "
+                                                        "epoch).")] = None,
+    patience: Annotated[int | None, typer.Option(help="Stop after this many validations without "
+                                                      "improvement.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --output.")] = False,
+    find_lr: Annotated[bool, typer.Option("--find-lr", help="Only run a learning-rate range test: plot "
+                                                            "loss against rate and suggest one.")] = False,
+    curve_sizes: Annotated[list[str] | None, typer.Option(help="Also train on these training-set sizes "
+                                                               "(e.g. 500,1000,2000) and plot the "
+                                                               "validation metric against size.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="Torch threads.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Train a text encoder on DATA with an objective; write a model directory that --encoder loads."""
+    from selfsim.data.pair_files import read_examples
+    from selfsim.objectives.text_objective import objective_class
+    from selfsim.training.schedules import OptimizerConfig
+    from selfsim.training.text import TextTrainConfig
+
+    objective_class(objective)  # an unknown name fails before the file is read
+    rows_kind = kind or DEFAULT_KIND[objective]
+    examples = read_examples(data, rows_kind)  # type: ignore[arg-type]
+    objective_class(objective).check_data(rows_kind, data.name)
+    validator = _validator(valid_sts, valid_beir)
+    config = TextTrainConfig(
+        objective=objective, options=parse_options(option), epochs=epochs, max_steps=max_steps,
+        batch_size=batch_size, max_length=max_length, eval_every=eval_every, patience=patience, seed=seed,
+        threads=threads, optimizer=OptimizerConfig(learning_rate=lr, weight_decay=weight_decay,
+                                                   warmup_ratio=warmup, decay=decay))  # type: ignore[arg-type]
+    description = f"{data.name} ({rows_kind})"
+    if find_lr:
+        _find_lr(base, examples, rows_kind, config, output, json_output)
+        return
+    if curve_sizes:
+        _size_curve(base, examples, rows_kind, config, output, validator, curve_sizes, description, json_output)
+        return
+    from selfsim.training.text import train_text_encoder
+
+    total = config.total_steps(len(examples))
+    with progress_bar("steps") as bar:
+        task = bar.add_task(f"training ({objective})", total=total)
+        report = train_text_encoder(base, examples, output, config, data_kind=rows_kind, validator=validator,
+                                    resume=resume, data_description=description,
+                                    progress=lambda n: bar.advance(task, n))
+    if json_output:
+        print_json(report.to_dict())
+        return
+    console.print(f"trained [bold]{objective}[/] for {report.steps:,} steps in {report.train_seconds:.0f} s "
+                  f"({report.examples_per_second:,.1f} examples/s); loss {report.first_loss:.4f} -> "
+                  f"{report.last_loss:.4f}")
+    if report.best_metrics:
+        console.print(f"validation: before {_fmt(report.initial_metrics)}; best {_fmt(report.best_metrics)} "
+                      f"at step {report.best_step} (kept); last {_fmt(report.final_metrics)}")
+    console.print(f"model: {output}  (use it with --encoder {output}; curve in {output}/training/curve.png)")
+
+
+def _validator(valid_sts: Path | None, valid_beir: Path | None) -> Any:
+    from selfsim.training.validation import RetrievalValidator, StsValidator
+
+    if valid_sts is not None and valid_beir is not None:
+        raise ConfigError("validate on one set: give --valid-sts or --valid-beir, not both.")
+    if valid_sts is not None:
+        from selfsim.evaluation.sts import read_sts
+
+        return StsValidator(read_sts(valid_sts))
+    if valid_beir is not None:
+        from selfsim.evaluation.retrieval import read_corpus, read_qrels, read_queries
+
+        qrels_files = sorted((valid_beir / "qrels").glob("*.tsv")) if (valid_beir / "qrels").is_dir() else []
+        query_files = sorted(valid_beir.glob("queries*.jsonl"))
+        if not (valid_beir / "corpus.jsonl").is_file() or not qrels_files or not query_files:
+            raise ConfigError(f"{valid_beir} is not a BEIR folder; it needs corpus.jsonl, queries*.jsonl and "
+                              "qrels/*.tsv.")
+        corpus = {record.id: record.text for record in read_corpus(valid_beir / "corpus.jsonl")}
+        return RetrievalValidator(corpus, read_queries(query_files[0]), read_qrels(qrels_files[0]))
+    return None
+
+
+def _find_lr(base: str, examples: Any, kind: str, config: Any, output: Path, json_output: bool) -> None:
+    from selfsim.training.lr_finder import LrFinderConfig, find_learning_rate
+
+    result = find_learning_rate(base, examples, output, config, LrFinderConfig(), data_kind=kind)
+    if json_output:
+        print_json(result.to_dict())
+        return
+    console.print(f"suggested learning rate: [bold]{result.suggested:.2e}[/] (loss was lowest at "
+                  f"{result.lowest_loss_rate:.2e}); plot: {result.plot}")
+
+
+def _size_curve(base: str, examples: Any, kind: str, config: Any, output: Path, validator: Any,
+                sizes: list[str], description: str, json_output: bool) -> None:
+    from selfsim.training.size_curve import size_curve
+
+    if validator is None:
+        raise ConfigError("a learning curve over training-set sizes needs a validation set; give --valid-sts or "
+                          "--valid-beir.")
+    try:
+        wanted = [int(size) for size in split_values(sizes)]
+    except ValueError:
+        raise ConfigError("--curve-sizes takes whole numbers, e.g. --curve-sizes 500,1000,2000.") from None
+    result = size_curve(base, examples, output, config, validator, wanted, data_kind=kind,
+                        data_description=description)
+    if json_output:
+        print_json(result)
+        return
+    for point in result["points"]:
+        console.print(f"{point['size']:>7,} examples: {_fmt(point['best_metrics'])} ({point['train_seconds']:.0f} s)")
+    console.print(f"plot: {result['plot']}")
+
+
+def adapt(
+    collection: Annotated[Path, typer.Argument(help="Collection directory.")],
+    objective: Annotated[str, typer.Option(help="crops, simcse, denoise, or triplet (mined from the "
+                                                "collection).")] = "crops",
+    option: Annotated[list[str] | None, typer.Option(help="Objective setting key=value (repeatable).")] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over the collection's texts.")] = 1.0,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    max_texts: Annotated[int | None, typer.Option(help="Train on a sample of this many items.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate; keep it low so the model does not "
+                                           "forget.")] = 2e-5,
+    max_length: Annotated[int, typer.Option(help="Tokens per text during training.")] = 128,
+    keep_old: Annotated[bool, typer.Option(help="Keep the old encoder's vectors after the switch.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="Torch threads.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Adapt COLLECTION's encoder to its own texts (no labels), then re-embed it into a new generation."""
+    from selfsim.app import Collection
+    from selfsim.tasks.adapt import AdaptConfig
+
+    config = AdaptConfig(objective=objective, options=parse_options(option), epochs=epochs, max_steps=max_steps,
+                         max_texts=max_texts, batch_size=batch_size, max_length=max_length, learning_rate=lr,
+                         seed=seed, threads=threads, drop_old=not keep_old)
+    with Collection.open(collection) as target, progress_bar() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        try:
+            report = target.adapt(config, progress)
+        except KeyboardInterrupt:
+            bar.stop()
+            errors.print("[yellow]interrupted[/]: the collection still uses its old encoder; run adapt again "
+                         "to continue.")
+            raise typer.Exit(130) from None
+    if json_output:
+        print_json(report.to_dict())
+        return
+    training = report.training
+    console.print(f"adapted with [bold]{objective}[/] on {report.texts:,} texts: {training.steps:,} steps in "
+                  f"{training.train_seconds:.0f} s ({training.examples_per_second:,.1f} examples/s); re-embedded "
+                  f"{report.chunks_embedded:,} chunks in {report.embed_seconds:.0f} s; generation "
+                  f"{report.generation}; model {report.model_dir}")
+
+
+def eval_sts(
+    file: Annotated[Path, typer.Argument(help="STS TSV: score, sentence1, sentence2 (header optional).")],
+    encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Spearman correlation x100 between the encoder's cosine similarity and the gold scores."""
+    from selfsim.evaluation.sts import evaluate_sts, read_sts
+    from selfsim.registry import load_encoder
+
+    pairs = read_sts(file)
+    model = load_encoder(encoder)
+    scores = evaluate_sts(model, pairs)
+    result = {"file": str(file), "encoder": model.name, "pairs": scores.pairs,
+              "spearman": round(scores.spearman, 2), "pearson": round(scores.pearson, 2),
+              "seconds": round(scores.seconds, 1)}
+    if json_output:
+        print_json(result)
+        return
+    console.print(f"{file.name}: Spearman [bold]{scores.spearman:.2f}[/] (Pearson {scores.pearson:.2f}) over "
+                  f"{scores.pairs:,} pairs with {model.name}")
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) or "-"

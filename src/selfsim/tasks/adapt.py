@@ -1,0 +1,225 @@
+"""Adapt a collection's encoder to its own texts, with no labels, then re-embed the collection.
+
+``adapt`` trains the collection's encoder with a self-supervised objective
+(``crops``, ``simcse`` or ``denoise``) on the collection's own texts — or with
+``triplet`` on triplets mined from the collection (:func:`mine_triplets`) —
+saves the model under ``COLLECTION/models/``, writes every chunk's vector
+from the new model next to the old ones, and only then switches the
+collection to the new encoder in one transaction (a new store generation)
+and rebuilds the index. Until the switch, search answers from the old
+vectors; a crash while re-embedding leaves the collection as it was, and
+running ``adapt`` again with the same model continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selfsim.data.pair_files import Example
+from selfsim.encoders.base import Encoder
+from selfsim.errors import ConfigError, SelfsimError
+from selfsim.store.collection import Store
+from selfsim.training.schedules import OptimizerConfig
+from selfsim.training.text import TextTrainConfig, TrainReport, train_text_encoder
+
+ADAPT_OBJECTIVES = ("crops", "simcse", "denoise", "triplet")
+MODELS_DIR = "models"
+Progress = Callable[[str, int, int | None], None]  # (phase, done, total)
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """An adaptation run. The defaults are short and gentle (one epoch at a low learning rate), so the
+    model learns the domain without forgetting what it knew; ``max_texts`` samples the collection."""
+
+    objective: str = "crops"
+    options: dict[str, Any] = field(default_factory=dict)
+    epochs: float = 1.0
+    max_steps: int | None = None
+    max_texts: int | None = None
+    batch_size: int = 32
+    max_length: int = 128
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    seed: int = 0
+    threads: int | None = None
+    drop_old: bool = True
+
+    def __post_init__(self) -> None:
+        if self.objective not in ADAPT_OBJECTIVES:
+            raise ConfigError(f"adapt learns without labels with {', '.join(ADAPT_OBJECTIVES)}; "
+                              f"{self.objective!r} needs a training file (use selfsim train).")
+
+
+@dataclass(frozen=True)
+class AdaptReport:
+    """The new model, how training went, and the re-embedding."""
+
+    model_dir: Path
+    training: TrainReport
+    texts: int
+    chunks_embedded: int
+    embed_seconds: float
+    generation: int
+    total_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"model_dir": str(self.model_dir), "training": self.training.to_dict(), "texts": self.texts,
+                "chunks_embedded": self.chunks_embedded, "embed_seconds": round(self.embed_seconds, 1),
+                "generation": self.generation, "total_seconds": round(self.total_seconds, 1)}
+
+
+def collection_texts(store: Store, max_texts: int | None = None, seed: int = 0) -> list[Example]:
+    """The items' texts (a seeded sample of ``max_texts`` of them if given) as training rows."""
+    texts = [Example((item.text,)) for item in store.iterate() if item.text.strip()]
+    if max_texts is not None and len(texts) > max_texts:
+        picked = np.random.default_rng(seed).choice(len(texts), size=max_texts, replace=False)
+        texts = [texts[i] for i in sorted(picked.tolist())]
+    return texts
+
+
+def mine_triplets(store: Store, encoder: Encoder, max_triplets: int = 5000, seed: int = 0,
+                  label_task: str | None = None) -> list[Example]:
+    """Triplets from the collection: ``(anchor, positive, hard negative)``.
+
+    The positive is a neighbouring chunk of the same item or, with
+    ``label_task``, another item with the same human label; the negative is
+    the nearest chunk in the index whose item is not a known positive.
+    """
+    rng = np.random.default_rng(seed)
+    items = {item.key: item for item in store.iterate()}
+    positives: list[tuple[int, str, str, set[int]]] = []  # (anchor item key, anchor, positive, positive keys)
+    for key, chunks in store.chunks_of(list(items)).items():
+        text = items[key].text
+        for (_, _, s1, e1), (_, _, s2, e2) in zip(chunks, chunks[1:], strict=False):
+            positives.append((key, text[s1:e1], text[s2:e2], {key}))
+    if label_task is not None:
+        positives += _label_positives(store, items, label_task, rng)
+    if not positives:
+        raise ConfigError("no positives to mine triplets from: no item has two chunks and no labels were "
+                          "given; use crops or simcse to adapt this collection.")
+    if len(positives) > max_triplets:
+        picked = rng.choice(len(positives), size=max_triplets, replace=False)
+        positives = [positives[i] for i in sorted(picked.tolist())]
+    anchors = encoder.encode([p[1] for p in positives])
+    triplets = []
+    for (key, anchor, positive, known), vector in zip(positives, anchors, strict=True):
+        for other, _, chunk_id in store.nearest_items(vector, k=10):
+            if other not in known and other != key:
+                start, end = store.chunk_items([chunk_id])[chunk_id][2:4]
+                triplets.append(Example((anchor, positive, items[other].text[start:end])))
+                break
+    return triplets
+
+
+def _label_positives(store: Store, items: dict[int, Any], task: str,
+                     rng: np.random.Generator) -> list[tuple[int, str, str, set[int]]]:
+    from selfsim.store.labels import LabelStore
+
+    by_id = {item.id: key for key, item in items.items()}
+    groups: dict[Any, list[int]] = {}
+    for label in LabelStore(store.database).get(task, sources=["human"]):
+        key = by_id.get(label.item_id)
+        if key is not None:
+            groups.setdefault(label.label, []).append(key)
+    found = []
+    for keys in groups.values():
+        for key in keys:
+            others = [k for k in keys if k != key]
+            if others:
+                other = others[int(rng.integers(len(others)))]
+                found.append((key, items[key].text, items[other].text, set(keys)))
+    return found
+
+
+def adapt_collection(store: Store, encoder: Encoder, config: AdaptConfig = AdaptConfig(),
+                     progress: Progress | None = None, output_dir: Path | None = None,
+                     load: Callable[[str], Encoder] | None = None) -> tuple[AdaptReport, Encoder]:
+    """Train on the collection, re-embed it with the new model and switch to it; returns the report and
+    the new encoder. ``load`` builds an encoder from a model directory (default: the registry)."""
+    from selfsim.registry import load_encoder
+
+    started = time.perf_counter()
+    load = load or load_encoder
+    base = getattr(encoder, "model_dir", None)
+    if base is None:
+        raise ConfigError(f"the encoder {encoder.name} cannot be trained; adapt needs a transformer encoder.")
+    if config.objective == "triplet":
+        data = mine_triplets(store, encoder, seed=config.seed)
+        kind = "triplets"
+    else:
+        data = collection_texts(store, config.max_texts, config.seed)
+        kind = "texts"
+    if len(data) < 2:
+        raise ConfigError("the collection holds too few texts to adapt to; add more items first.")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    output_dir = output_dir or store.directory / MODELS_DIR / f"{config.objective}-{stamp}"
+    train_config = TextTrainConfig(
+        objective=config.objective, options=dict(config.options), epochs=config.epochs, max_steps=config.max_steps,
+        batch_size=config.batch_size, max_length=config.max_length, eval_at_start=False, seed=config.seed,
+        threads=config.threads, optimizer=OptimizerConfig(learning_rate=config.learning_rate,
+                                                          warmup_ratio=config.warmup_ratio))
+    total = train_config.total_steps(len(data))
+    done = [0]
+
+    def step(_: int) -> None:
+        done[0] += 1
+        if progress is not None:
+            progress("training", done[0], total)
+
+    training = train_text_encoder(base, data, output_dir, train_config, data_kind=kind, resume=True,
+                                  data_description=f"{len(data):,} {kind} from the collection {store.directory}",
+                                  progress=step)
+    new = load(str(Path(output_dir).resolve()))
+    embedded, embed_seconds, generation = reembed(store, new, progress, drop_old=config.drop_old)
+    report = AdaptReport(Path(output_dir), training, len(data), embedded, embed_seconds, generation,
+                         time.perf_counter() - started)
+    return report, new
+
+
+def reembed(store: Store, encoder: Encoder, progress: Progress | None = None, batch: int = 512,
+            drop_old: bool = True) -> tuple[int, float, int]:
+    """Write every chunk's vector from ``encoder`` beside the current ones, then switch the collection to it.
+
+    Returns ``(chunks embedded, seconds, new generation)``. Chunks added while this runs are
+    embedded too before the switch.
+    """
+    started = time.perf_counter()
+    database = store.database
+    if encoder.dim <= 0:
+        raise ConfigError("the new encoder reports no dimension; it cannot embed the collection.")
+    encoder_id = database.register_encoder(encoder.name, encoder.version, encoder.dim)
+    if store.encoder[0] == encoder_id:
+        raise ConfigError("the collection already uses this encoder; there is nothing to re-embed.")
+    total, embedded = database.count_chunks(), 0
+    for _ in range(100):  # another writer may keep adding chunks; give up only if it never lets us finish
+        while True:
+            todo = database.chunks_without_embeddings(encoder_id, batch)
+            if not todo:
+                break
+            vectors = encoder.encode([text for _, text in todo])
+            database.put_embeddings(encoder_id, [chunk_id for chunk_id, _ in todo], vectors)
+            embedded += len(todo)
+            if progress is not None:
+                progress("embedding", embedded, total)
+        try:
+            generation = store.switch_encoder(encoder_id, drop_old=drop_old)
+            return embedded, time.perf_counter() - started, generation
+        except SelfsimError as error:
+            if type(error) is not SelfsimError:  # a real problem, not chunks written meanwhile
+                raise
+            continue
+    raise SelfsimError("the collection kept changing while it was re-embedded; run adapt again when writes pause.")
+
+
+def with_options(config: AdaptConfig, **changes: Any) -> AdaptConfig:
+    """``config`` with some fields changed (None leaves a field as it is)."""
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})
