@@ -1,0 +1,155 @@
+"""Sequential recommendation on Amazon Beauty: the self-attention model, its ablation and two baselines.
+
+Data: ../shared/data/seqrec/beauty.txt (22,363 users, 12,101 items, 198,502 interactions; the S3-Rec /
+CL4SRec / ICLRec preprocessing). Protocol: leave-one-out per user (last item test, second-to-last
+validation, the rest training); every target ranked against ALL 12,101 items, items already in the
+history excluded; HR@5/10/20 and NDCG@5/10/20 on the test split. Model selection (early stopping,
+best epoch) uses validation NDCG@10 only.
+
+Variants, each trained with seeds 0..2 (the result file is rewritten after every run, so a partial
+run keeps what finished):
+- ``main``: next-item (full softmax) + the contrastive auxiliary loss (CL4SRec-style views, InfoNCE);
+- ``no_contrastive``: the same without the auxiliary loss;
+- ``masked_item``: the bidirectional masked-item objective (BERT4Rec-style) instead of next-item;
+plus most-popular and item-to-item co-occurrence kNN on the same split.
+
+Usage: python benchmarks/recommend_beauty.py [DATA_DIR] [--variants main,no_contrastive,masked_item]
+       [--seeds 0,1,2] [--budget-minutes 14] [--resume]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from common import DEFAULT_DATA, RESULTS, limit_threads, write_result
+
+from selfsim.data.interactions import leave_one_out, read_log
+from selfsim.encoders.sequence import SequenceConfig
+from selfsim.evaluation.recommend import baseline_scores, train_and_score
+from selfsim.training.sequence import SequenceTrainingConfig
+
+METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
+# Anchors measured on this kind of machine (issue #6), test split, full ranking.
+ANCHORS = {"ICLRec released checkpoint": {"hr@10": 0.0744, "ndcg@10": 0.0403},
+           "plain SASRec, CE, 26 epochs (53 min)": {"hr@10": 0.0820, "ndcg@10": 0.0479}}
+TARGETS = {"ndcg@10": 0.055, "hr@10": 0.095, "train_minutes": 45}
+
+
+def variants(base: SequenceTrainingConfig) -> dict[str, SequenceTrainingConfig]:
+    """The training configurations compared; ``main`` is the proposed model."""
+    return {
+        "main": base,
+        "no_contrastive": replace(base, contrastive_weight=0.0),
+        "masked_item": replace(base, objective="masked_item", contrastive_weight=0.0),
+    }
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample standard deviation of the test metrics and times over seeds."""
+    out: dict[str, Any] = {"seeds": [r["seed"] for r in runs]}
+    for metric in METRICS:
+        values = np.array([r["test"][metric] for r in runs])
+        out[metric] = {"mean": round(float(values.mean()), 4),
+                       "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4),
+                       "min": round(float(values.min()), 4), "max": round(float(values.max()), 4)}
+    out["train_minutes"] = {"mean": round(float(np.mean([r["train_seconds"] for r in runs])) / 60, 1),
+                            "max": round(float(np.max([r["train_seconds"] for r in runs])) / 60, 1)}
+    out["seconds_per_epoch"] = round(float(np.mean([r["seconds_per_epoch"] for r in runs])), 2)
+    out["best_epochs"] = [r["best_epoch"] for r in runs]
+    return out
+
+
+def compare(a: dict[str, Any], b: dict[str, Any], metric: str = "ndcg@10") -> dict[str, Any]:
+    """Difference of means between two variants and whether it exceeds the seeds' spread (2 x pooled std)."""
+    difference = a[metric]["mean"] - b[metric]["mean"]
+    spread = float(np.sqrt((a[metric]["std"] ** 2 + b[metric]["std"] ** 2) / 2))
+    return {"metric": metric, "difference": round(difference, 4), "pooled_std": round(spread, 4),
+            "beyond_spread": bool(abs(difference) > 2 * spread)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--variants", default="main,no_contrastive,masked_item")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--budget-minutes", type=float, default=14.0, help="training-time cap per run")
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--patience", type=int, default=SequenceTrainingConfig.patience)
+    parser.add_argument("--contrastive-weight", type=float, default=0.1)
+    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default="recommend_beauty")
+    parser.add_argument("--resume", action="store_true", help="keep runs already in the result file")
+    args = parser.parse_args()
+    limit_threads(args.threads)
+    torch.set_num_threads(args.threads)
+
+    path = args.data / "seqrec" / "beauty.txt"
+    started = time.perf_counter()
+    log = read_log(path)
+    split = leave_one_out(log)
+    base = SequenceTrainingConfig(epochs=args.epochs, patience=args.patience,
+                                  contrastive_weight=args.contrastive_weight,
+                                  time_budget_s=args.budget_minutes * 60, threads=args.threads)
+    shape = SequenceConfig(n_items=log.n_items, dim=args.dim, dropout=args.dropout)
+    previous = json.loads((RESULTS / f"{args.name}.json").read_text()) if args.resume and (
+        RESULTS / f"{args.name}.json").is_file() else {}
+    report: dict[str, Any] = {
+        "data": str(path), "users": len(log.users), "items": log.n_items, "interactions": log.n_interactions,
+        "mean_length": round(log.n_interactions / len(log.users), 2),
+        "protocol": "leave-one-out; test = last item, validation = second-to-last; full ranking against all "
+                    "items; history items excluded; early stopping and model selection on validation NDCG@10",
+        "model": asdict(shape), "training": {name: _plain(asdict(c)) for name, c in variants(base).items()},
+        "anchors": ANCHORS, "targets": TARGETS,
+        "baselines": previous.get("baselines") or {name: {"test": scores}
+                                                   for name, scores in baseline_scores(split).items()},
+        "runs": previous.get("runs", {}), "summary": {}}
+    write_result(args.name, {**report, "partial": True})
+    chosen = variants(base)
+    for name in args.variants.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            done = [r for r in report["runs"].get(name, []) if r["seed"] == seed]
+            if done:
+                continue
+            config = replace(chosen[name], seed=seed)
+
+            def progress(row: dict[str, Any], name: str = name, seed: int = seed) -> None:
+                print(f"{name} seed {seed} epoch {row['epoch']}: loss {row['loss']:.3f} "
+                      f"valid ndcg@10 {row['valid_ndcg@10']:.4f} hr@10 {row['valid_hr@10']:.4f} "
+                      f"({row['seconds']:.1f} s) best {row['best_epoch']}", flush=True)
+
+            _, run = train_and_score(split, shape, config, progress=progress)
+            record = {"seed": seed, **run.to_dict(), "curve": run.history}
+            report["runs"].setdefault(name, []).append(record)
+            report["summary"][name] = summarise(report["runs"][name])
+            print(f"{name} seed {seed}: test {record['test']}", flush=True)
+            write_result(args.name, {**report, "partial": True})
+    for name, runs in report["runs"].items():
+        report["summary"][name] = summarise(runs)
+    summary = report["summary"]
+    if "main" in summary and "no_contrastive" in summary:
+        report["contrastive_effect"] = compare(summary["main"], summary["no_contrastive"])
+    if "main" in summary and "masked_item" in summary:
+        report["next_vs_masked"] = compare(summary["main"], summary["masked_item"])
+    report["total_seconds"] = round(time.perf_counter() - started, 1)
+    write_result(args.name, report)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+if __name__ == "__main__":
+    main()

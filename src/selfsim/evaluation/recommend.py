@@ -1,0 +1,153 @@
+"""Recommendation quality by the standard full-ranking protocol.
+
+Leave-one-out per user (the last item is the test target, the one before it
+the validation target, the rest training); every target is ranked against ALL
+items of the catalogue — no sampled negatives — with the items already in the
+user's history excluded from the ranking; HR@5/10/20 and NDCG@5/10/20 are
+averaged over users. The baselines (most popular, item-to-item co-occurrence
+kNN) are scored on the same split. Users with fewer than 3 items are not scored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from selfsim.data.interactions import InteractionLog, LeaveOneOutSplit, leave_one_out, read_log
+from selfsim.encoders.sequence import SequenceConfig, SequenceModel
+from selfsim.tasks.recommend_baselines import CooccurrenceRecommender, PopularityRecommender
+from selfsim.training.sequence import (
+    ScoreFunction,
+    SequenceTrainingConfig,
+    model_scores,
+    rank_targets,
+    ranking_metrics,
+    train_sequence_model,
+)
+
+KS = (5, 10, 20)
+
+
+def score_split(score: ScoreFunction, split: LeaveOneOutSplit, part: str = "test",
+                users: np.ndarray | None = None, batch_size: int = 1024) -> dict[str, float]:
+    """HR@k and NDCG@k of ``score`` on the ``part`` ("test" or "valid") targets of ``split``.
+
+    ``users`` restricts the users scored (default: every user with targets).
+    """
+    chosen = split.scored_users if users is None else np.asarray(users)
+    histories = split.test_histories() if part == "test" else split.valid_histories()
+    targets = split.test_targets if part == "test" else split.valid_targets
+    ranks = rank_targets(score, [histories[u] for u in chosen], targets[chosen], batch_size=batch_size)
+    return {**ranking_metrics(ranks, KS), "users": int(len(chosen))}
+
+
+def baseline_scores(split: LeaveOneOutSplit, part: str = "test") -> dict[str, dict[str, float]]:
+    """Most-popular and co-occurrence kNN, fitted on the histories the ``part`` ranks from, then scored."""
+    histories = split.test_histories() if part == "test" else split.valid_histories()
+    n_items = split.log.n_items
+    out: dict[str, dict[str, float]] = {}
+    for name, estimator in (("most_popular", PopularityRecommender(n_items)),
+                            ("cooccurrence_knn", CooccurrenceRecommender(n_items))):
+        started = time.perf_counter()
+        estimator.fit(histories)
+        out[name] = {**score_split(estimator.score, split, part), "seconds": round(time.perf_counter() - started, 1)}
+    return out
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """One trained model's figures on a split."""
+
+    valid: dict[str, float]
+    test: dict[str, float]
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    seconds_per_epoch: float
+    stopped_by: str
+    history: list[dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON."""
+        return {"valid": _rounded(self.valid), "test": _rounded(self.test), "best_epoch": self.best_epoch,
+                "epochs_run": self.epochs_run, "train_seconds": round(self.seconds, 1),
+                "seconds_per_epoch": round(self.seconds_per_epoch, 2), "stopped_by": self.stopped_by}
+
+
+def train_and_score(split: LeaveOneOutSplit, model_config: SequenceConfig | None = None,
+                    config: SequenceTrainingConfig = SequenceTrainingConfig(), text_vectors: np.ndarray | None = None,
+                    known_items: np.ndarray | None = None, progress: Any = None,
+                    test_users: np.ndarray | None = None) -> tuple[SequenceModel, TrainedRun]:
+    """Train on ``split`` (early stopping on validation NDCG@10), then score the best model on test."""
+    model_config = model_config or SequenceConfig(n_items=split.log.n_items)
+    result = train_sequence_model(split, model_config, config, text_vectors, known_items, progress)
+    test = score_split(model_scores(result.model, config.eval_batch_size), split, "test", test_users)
+    return result.model, TrainedRun(result.best_validation, test, result.best_epoch, result.epochs_run,
+                                    result.seconds, result.seconds_per_epoch, result.stopped_by, result.history)
+
+
+def model_on_log(model: SequenceModel, model_items: Sequence[str], log: InteractionLog) -> ScoreFunction:
+    """A score function for ``log``'s item ids from a model trained on another catalogue (matched by id).
+
+    Items of the log that the model never saw score -inf, so they rank last.
+    """
+    position = {item: i + 1 for i, item in enumerate(model_items)}
+    to_model = np.array([0] + [position.get(item, 0) for item in log.items], dtype=np.int64)  # log id -> model id
+    from_model = torch.from_numpy(to_model)
+
+    def score(histories: Sequence[np.ndarray]) -> torch.Tensor:
+        mapped = [to_model[np.asarray(h, dtype=np.int64)] for h in histories]
+        mapped = [h[h > 0] for h in mapped]
+        with torch.no_grad():
+            scores = model.score(model.user_vectors(mapped))  # (U, V_model + 1)
+        out = scores[:, from_model]  # (U, V_log + 1)
+        out[:, from_model == 0] = float("-inf")
+        return out
+
+    return score
+
+
+def evaluate_file(path: str | Path, model_dir: str | Path | None = None,
+                  config: SequenceTrainingConfig = SequenceTrainingConfig(),
+                  model_config: dict[str, Any] | None = None, baselines: bool = True,
+                  progress: Any = None) -> dict[str, Any]:
+    """The whole protocol on an interaction file: baselines, then a model — trained here or loaded.
+
+    With ``model_dir`` the saved model is scored as it is (matched to the file's
+    items by id); otherwise one is trained on the training split with
+    ``config`` (``config.time_budget_s`` caps the training time).
+    """
+    started = time.perf_counter()
+    log = read_log(path)
+    split = leave_one_out(log)
+    result: dict[str, Any] = {
+        "data": str(path), "users": len(log.users), "items": log.n_items, "interactions": log.n_interactions,
+        "mean_length": round(log.n_interactions / max(1, len(log.users)), 2),
+        "protocol": "leave-one-out; full ranking against all items; history items excluded",
+        "scored_users": int(len(split.scored_users)), "methods": {}}
+    if baselines:
+        result["methods"].update({name: {"test": _rounded(scores)}
+                                  for name, scores in baseline_scores(split).items()})
+    if model_dir is not None:
+        model, payload = SequenceModel.load(model_dir)
+        score = model_on_log(model, payload.get("items", []), log)
+        result["methods"]["model"] = {"test": _rounded(score_split(score, split, "test")),
+                                      "valid": _rounded(score_split(score, split, "valid")),
+                                      "model_dir": str(model_dir)}
+    else:
+        shape = SequenceConfig(n_items=log.n_items, **(model_config or {}))
+        shape = replace(shape, n_items=log.n_items)
+        _, run = train_and_score(split, shape, config, progress=progress)
+        result["methods"]["sequence_model"] = run.to_dict()
+    result["total_seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in values.items()}
