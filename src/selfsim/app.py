@@ -32,11 +32,13 @@ from selfsim.store.filters import Filter
 from selfsim.store.labels import LabelStore
 from selfsim.tasks import classify as classify_task
 from selfsim.tasks import ingest
+from selfsim.tasks import recommend as recommend_task
 from selfsim.tasks.adapt import AdaptConfig, AdaptReport, adapt_collection
 from selfsim.tasks.adapt import Progress as AdaptProgress
 from selfsim.tasks.classify import ClassifyConfig, FitReport
 from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig, find_duplicates, write_groups
 from selfsim.tasks.ingest import IngestReport
+from selfsim.tasks.recommend import InteractionImportReport, Recommendation, RecommendConfig
 from selfsim.tasks.search import Hit, search
 from selfsim.tasks.topics import TopicConfig, TopicResult, cluster_collection, write_topics
 
@@ -226,6 +228,38 @@ class Collection:
         report, new_encoder = adapt_collection(self.store, self.encoder, config, progress)
         self._encoder = new_encoder
         return report
+
+    # -- recommendations (interactions, the sequence recommender) --------------------------------
+
+    @property
+    def interactions(self) -> recommend_task.InteractionStore:
+        """The collection's interaction events and stored user vectors."""
+        return recommend_task.InteractionStore(self.store.database)
+
+    def import_interactions(self, paths: Sequence[str | Path],
+                            config: recommend_task.InteractionReadConfig = recommend_task.InteractionReadConfig()
+                            ) -> InteractionImportReport:
+        """Store the events of CSV/JSONL/Parquet event files or ``user item item ...`` sequence files."""
+        return recommend_task.import_interactions(self.store, [Path(p) for p in paths], config)
+
+    def train_recommender(self, config: RecommendConfig = RecommendConfig(), progress: Any = None,
+                          resume: bool = False) -> recommend_task.Recommender:
+        """Train the sequence recommender on the interactions (item text joins when items are text items)."""
+        return recommend_task.train_recommender(self.store, config, progress, resume)[0]
+
+    def recommend(self, user: str | None = None, history: Sequence[str] | None = None, k: int = 10,
+                  exclude_seen: bool = True) -> list[Recommendation]:
+        """The next ``k`` items for a known ``user`` or an anonymous ``history`` (item ids, oldest first)."""
+        recommender = recommend_task.load_recommender(self.store)
+        return recommend_task.recommend_for(self.store, recommender, user, history, k, exclude_seen)
+
+    def similar_items(self, item: str, k: int = 10) -> list[Recommendation]:
+        """The ``k`` items the recommender places closest to ``item``."""
+        return recommend_task.load_recommender(self.store).similar_items(item, k)
+
+    def user_segments(self, k: int = 8, seed: int = 0) -> dict[str, int]:
+        """Users grouped into ``k`` segments by k-means over their stored vectors."""
+        return recommend_task.user_segments(self.store, k, seed)
 
     def info(self) -> dict[str, Any]:
         """A summary: path, counts, encoder, index spec and generation."""

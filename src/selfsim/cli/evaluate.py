@@ -16,6 +16,7 @@ from selfsim.cli.classify import eval_classify
 from selfsim.cli.cluster import eval_clustering
 from selfsim.cli.common import console, print_json, progress_bar, split_values
 from selfsim.cli.duplicates import eval_pairs
+from selfsim.cli.recommend import eval_recommend
 from selfsim.cli.train import eval_sts
 from selfsim.config import DEFAULT_ENCODER, SearchConfig
 from selfsim.evaluation.retrieval import evaluate_retrieval, read_corpus, read_qrels, read_queries
@@ -25,6 +26,7 @@ app.command("classify")(eval_classify)
 app.command("pairs")(eval_pairs)
 app.command("clustering")(eval_clustering)
 app.command("sts")(eval_sts)
+app.command("recommend")(eval_recommend)
 
 
 @app.command()

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from selfsim import __version__
-from selfsim.cli import classify, cluster, duplicates, evaluate, index, search
+from selfsim.cli import classify, cluster, duplicates, evaluate, index, recommend, search
 from selfsim.cli import train as train_cli
 from selfsim.cli.common import errors
 from selfsim.errors import SelfsimError
@@ -28,6 +28,9 @@ app.add_typer(classify.labels_app, name="labels")
 app.add_typer(evaluate.app, name="eval")
 app.command()(train_cli.train)
 app.command()(train_cli.adapt)
+app.add_typer(recommend.interactions_app, name="interactions")
+app.command()(recommend.recommend)
+app.command("similar-items")(recommend.similar_items)
 
 
 @app.command()
