@@ -87,3 +87,22 @@ def test_mined_triplets_use_neighbouring_chunks_and_unrelated_negatives(tiny_mod
             assert positive in home and negative not in home
     with pytest.raises(ConfigError, match="needs a training file"):
         AdaptConfig(objective="cosine")
+
+
+def test_mined_triplets_can_take_positives_from_human_labels(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from selfsim.store.labels import Label
+
+    encoder = load_encoder(str(tiny_model_dir))
+    with Collection.create(tmp_path / "c", encoder=encoder) as collection:
+        collection.add(RECORDS)  # every item is one chunk: positives can only come from labels
+        science = {"d0", "d13", "d14", "d15"}
+        collection.labels.put("topic", [Label(i, "science" if i in science else "life") for i in ("d0", "d13", "d14",
+                                                                                                  "d15", "d1", "d2")])
+        triplets = mine_triplets(collection.store, encoder, label_task="topic")
+        texts = {r["id"]: r["text"] for r in RECORDS}
+        by_text = {v: k for k, v in texts.items()}
+        for anchor, positive, negative in (t.texts for t in triplets):
+            same = (by_text[anchor] in science) == (by_text[positive] in science)
+            assert same and by_text[negative] not in ({by_text[anchor]} | (science if by_text[anchor] in science
+                                                                             else {"d1", "d2"}))
+        assert len(triplets) == 6

@@ -179,6 +179,8 @@ def adapt(
                                            "forget.")] = 2e-5,
     max_length: Annotated[int, typer.Option(help="Tokens per text during training.")] = 128,
     keep_old: Annotated[bool, typer.Option(help="Keep the old encoder's vectors after the switch.")] = False,
+    label_task: Annotated[str | None, typer.Option(help="With --objective triplet: items sharing a human "
+                                                        "label of this label set are positives too.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: Annotated[int | None, typer.Option(help="Torch threads.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -189,7 +191,7 @@ def adapt(
 
     config = AdaptConfig(objective=objective, options=parse_options(option), epochs=epochs, max_steps=max_steps,
                          max_texts=max_texts, batch_size=batch_size, max_length=max_length, learning_rate=lr,
-                         seed=seed, threads=threads, drop_old=not keep_old)
+                         seed=seed, threads=threads, drop_old=not keep_old, label_task=label_task)
     with Collection.open(collection) as target, progress_bar() as bar:
         tasks: dict[str, Any] = {}
 

@@ -37,7 +37,8 @@ Progress = Callable[[str, int, int | None], None]  # (phase, done, total)
 @dataclass(frozen=True)
 class AdaptConfig:
     """An adaptation run. The defaults are short and gentle (one epoch at a low learning rate), so the
-    model learns the domain without forgetting what it knew; ``max_texts`` samples the collection."""
+    model learns the domain without forgetting what it knew; ``max_texts`` samples the collection.
+    ``label_task`` (triplet only) adds items sharing a human label in that label set as positives."""
 
     objective: str = "crops"
     options: dict[str, Any] = field(default_factory=dict)
@@ -51,6 +52,7 @@ class AdaptConfig:
     seed: int = 0
     threads: int | None = None
     drop_old: bool = True
+    label_task: str | None = None  # with objective="triplet": also same-label items as positives
 
     def __post_init__(self) -> None:
         if self.objective not in ADAPT_OBJECTIVES:
@@ -153,7 +155,7 @@ def adapt_collection(store: Store, encoder: Encoder, config: AdaptConfig = Adapt
     if base is None:
         raise ConfigError(f"the encoder {encoder.name} cannot be trained; adapt needs a transformer encoder.")
     if config.objective == "triplet":
-        data = mine_triplets(store, encoder, seed=config.seed)
+        data = mine_triplets(store, encoder, seed=config.seed, label_task=config.label_task)
         kind = "triplets"
     else:
         data = collection_texts(store, config.max_texts, config.seed)
