@@ -214,8 +214,8 @@ class SequenceModel(nn.Module):
 
     def score(self, states: torch.Tensor) -> torch.Tensor:
         """Scores of every id for each state: (N, D) -> (N, V + 1); padding and unknown items get -inf."""
-        logits = states @ self.item_vectors().T  # (N, V + 1)
-        return logits.masked_fill(~self.item_known, float("-inf"))
+        logits = (self.item_vectors() @ states.T).T  # (N, V + 1); items-major is MKL's faster shape here
+        return logits.masked_fill_(~self.item_known, float("-inf"))
 
     @torch.no_grad()
     def user_vectors(self, histories: Sequence[Sequence[int] | np.ndarray], batch_size: int = 1024) -> torch.Tensor:

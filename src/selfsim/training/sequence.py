@@ -51,8 +51,8 @@ class SequenceTrainingConfig:
     objective: Objective = "next_item"
     epochs: int = 200
     batch_size: int = 128
-    optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2e-3, weight_decay=0.1, warmup_ratio=0.01,
-                                                 decay="constant", max_grad_norm=5.0)
+    optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2e-3, weight_decay=0.1, warmup_ratio=0.03,
+                                                 decay="linear", max_grad_norm=5.0)
     negatives: int = 0  # 0: softmax over the whole catalogue; > 0: sampled softmax with this many negatives
     label_smoothing: float = 0.0
     mask_probability: float = 0.2  # masked-item objective only
@@ -60,6 +60,7 @@ class SequenceTrainingConfig:
     contrastive_temperature: float = 0.2
     augment: AugmentConfig = AugmentConfig()
     eval_every: int = 1
+    eval_start: int = 1  # first epoch to evaluate (early epochs always improve; skipping them saves time)
     patience: int = 5
     time_budget_s: float | None = None  # stop (keeping the best model so far) after this much training time
     seed: int = 0
@@ -248,6 +249,7 @@ def train_sequence_model(split: LeaveOneOutSplit, model_config: SequenceConfig,
         curve = LearningCurve.load(root) if (root / "curve.json").is_file() else curve
         first_epoch, spent = int(state["epoch"]) + 1, float(state["seconds"])
     started = time.perf_counter() - spent
+    last_eval = 0.0
     epoch = first_epoch - 1
     for epoch in range(first_epoch, config.epochs + 1):
         model.train()
@@ -272,15 +274,20 @@ def train_sequence_model(split: LeaveOneOutSplit, model_config: SequenceConfig,
             optimizer.step()
             scheduler.step()
         epoch_seconds.append(time.perf_counter() - tick)
-        if epoch % config.eval_every and epoch != config.epochs:
+        out_of_time = (config.time_budget_s is not None
+                       and time.perf_counter() - started + np.mean(epoch_seconds) * 1.2 + last_eval
+                       > config.time_budget_s)
+        if (epoch < config.eval_start or epoch % config.eval_every) and epoch != config.epochs and not out_of_time:
             continue
+        tick = time.perf_counter()
         metrics = validation_metrics(model, split, config.eval_batch_size)
-        row = {"epoch": epoch, "loss": totals["loss"] / steps_per_epoch,
-               "seconds": round(epoch_seconds[-1], 2), **{f"valid_{k}": v for k, v in metrics.items()}}
+        last_eval = time.perf_counter() - tick
+        row = {"epoch": epoch, "loss": totals["loss"] / steps_per_epoch, "seconds": round(epoch_seconds[-1], 2),
+               "eval_seconds": round(last_eval, 2), **{f"valid_{k}": v for k, v in metrics.items()}}
         if contrastive is not None:
             row["contrastive"] = totals["contrastive"] / steps_per_epoch
         history.append(row)
-        curve.log(epoch, **{k: v for k, v in row.items() if k not in ("epoch", "seconds")})
+        curve.log(epoch, **{k: v for k, v in row.items() if k not in ("epoch", "seconds", "eval_seconds")})
         improved = stopper.update(metrics["ndcg@10"], epoch)
         if improved:
             best_state = copy.deepcopy(model.state_dict())
@@ -295,8 +302,7 @@ def train_sequence_model(split: LeaveOneOutSplit, model_config: SequenceConfig,
         if stopper.should_stop:
             stopped_by = "early stopping"
             break
-        elapsed = time.perf_counter() - started
-        if config.time_budget_s is not None and elapsed + np.mean(epoch_seconds) * 1.2 > config.time_budget_s:
+        if out_of_time:
             stopped_by = "time budget"
             break
     model.load_state_dict(best_state)
