@@ -13,7 +13,7 @@ run keeps what finished):
 - ``masked_item``: the bidirectional masked-item objective (BERT4Rec-style) instead of next-item;
 plus most-popular and item-to-item co-occurrence kNN on the same split.
 
-Usage: python benchmarks/recommend_beauty.py [DATA_DIR] [--variants main,no_contrastive,masked_item]
+Usage: python benchmarks/recommend_beauty.py [DATA_DIR] [--variants main,no_contrastive,masked_item:0]
        [--seeds 0,1,2] [--epochs 36] [--budget-minutes 10] [--resume]
 """
 
@@ -115,8 +115,9 @@ def main() -> None:
         "runs": previous.get("runs", {}), "summary": {}}
     write_result(args.name, {**report, "partial": True})
     chosen = variants(base)
-    for name in args.variants.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
+    for token in args.variants.split(","):
+        name, _, own_seeds = token.partition(":")  # "masked_item:0" runs that variant with seed 0 only
+        for seed in (int(s) for s in (own_seeds.split("/") if own_seeds else args.seeds.split(","))):
             done = [r for r in report["runs"].get(name, []) if r["seed"] == seed]
             if done:
                 continue
