@@ -107,6 +107,11 @@ def test_cli_import_and_eval(shop: Path, tmp_path: Path, planted_log: Callable[.
     methods = json.loads(scored.stdout)["methods"]
     assert set(methods) == {"most_popular", "cooccurrence_knn", "model"}
     assert methods["model"]["test"]["hr@10"] > methods["most_popular"]["test"]["hr@10"]
+    trained = runner.invoke(app, ["eval", "recommend", str(sequences), "--epochs", "2", "--no-baselines",
+                                  "--threads", "1", "--json"])
+    assert trained.exit_code == 0, trained.output
+    run = json.loads(trained.stdout)["methods"]["sequence_model"]
+    assert run["epochs_run"] == 2 and set(run["test"]) >= {"hr@10", "ndcg@10"}
 
 
 @pytest.mark.parametrize(("arguments", "content", "sentence"), [
