@@ -14,8 +14,10 @@ collection (``Collection.add`` + ``import_interactions``), as a user would load 
    only warm movies: test users' movies before the target (nothing from their future), every other
    user's whole warm history. Held-out movies are ranked
    with all others; models score them by text alone (their id embeddings were never trained), which
-   the ID-only model cannot do. Baselines: most-popular (held-out movies have no count) and a
-   text-only profile (mean text vector of the history, cosine to every movie).
+   the ID-only model cannot do. Content-aware models are trained with id dropout p (each step a share p
+   of the items are represented by their text alone; p = 1 is a text-only item tower). Baselines:
+   most-popular (held-out movies have no count) and a text-only profile (mean text vector of the
+   history, cosine to every movie).
 
 Usage: python benchmarks/recommend_ml100k.py [DATA_DIR] [--budget-minutes 3] [--seed 0]
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -32,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import DEFAULT_DATA, limit_threads, write_result
+from common import DEFAULT_DATA, RESULTS, limit_threads, write_result
 
 from selfsim import Collection
 from selfsim.data.interactions import InteractionLog, LeaveOneOutSplit, leave_one_out
@@ -126,6 +129,9 @@ def main() -> None:
     parser.add_argument("--test-user-share", type=float, default=0.3)
     parser.add_argument("--id-dropout", type=float, default=0.2,
                         help="content-aware model: share of items trained from text alone each step")
+    parser.add_argument("--cold-id-dropouts", default="0.2,0.5,1.0",
+                        help="id dropouts of the content-aware models in the cold-start test (1.0 = text only)")
+    parser.add_argument("--reuse-warm", action="store_true", help="keep the warm section of the last result file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--name", default="recommend_ml100k")
@@ -152,15 +158,19 @@ def main() -> None:
     report.update({"model": asdict(shape), "training": asdict(training)})
 
     # 1. warm items, the standard protocol
-    split = leave_one_out(log)
-    warm: dict[str, Any] = {name: {"test": scores} for name, scores in baseline_scores(split).items()}
-    for name, vectors in (("sequence_ids_only", None), ("sequence_with_text", text)):
-        model_shape = shape if vectors is None else replace(shape, id_dropout=args.id_dropout)
-        _, run = train_and_score(split, model_shape, training, text_vectors=vectors, progress=_printer(name))
-        warm[name] = run.to_dict()
-        print(name, warm[name]["test"], flush=True)
-    report["warm"] = {"protocol": "leave-one-out; full ranking against all items; history excluded; test split",
-                      "methods": warm}
+    previous = RESULTS / f"{args.name}.json"
+    if args.reuse_warm and previous.is_file() and "warm" in json.loads(previous.read_text()):
+        report["warm"] = json.loads(previous.read_text())["warm"]
+    else:
+        split = leave_one_out(log)
+        warm: dict[str, Any] = {name: {"test": scores} for name, scores in baseline_scores(split).items()}
+        for name, vectors in (("sequence_ids_only", None), ("sequence_with_text", text)):
+            model_shape = shape if vectors is None else replace(shape, id_dropout=args.id_dropout)
+            _, run = train_and_score(split, model_shape, training, text_vectors=vectors, progress=_printer(name))
+            warm[name] = {**run.to_dict(), **({"id_dropout": args.id_dropout} if vectors is not None else {})}
+            print(name, warm[name]["test"], flush=True)
+        report["warm"] = {"protocol": "leave-one-out; full ranking against all items; history excluded; test split",
+                          "methods": warm}
     write_result(args.name, {**report, "partial": True})
 
     # 2. cold start: items held out of training entirely
@@ -175,9 +185,11 @@ def main() -> None:
     popular = PopularityRecommender(log.n_items).fit(cold_train.train)
     cold_figures["most_popular"] = _cold_scores(popular.score, inputs, targets)
     cold_figures["text_profile"] = _cold_scores(text_profile_scores(text), inputs, targets)
-    for name, vectors in (("sequence_ids_only", None), ("sequence_with_text", text)):
+    cold_variants = [("sequence_ids_only", None, 0.0)] + [
+        (f"sequence_with_text_id_dropout_{p:g}", text, p) for p in (float(v) for v in args.cold_id_dropouts.split(","))]
+    for name, vectors, id_dropout in cold_variants:
         model_config = replace(training, time_budget_s=args.budget_minutes * 60)
-        model_shape = shape if vectors is None else replace(shape, id_dropout=args.id_dropout)
+        model_shape = shape if vectors is None else replace(shape, id_dropout=id_dropout)
         model, run = train_and_score(cold_train, model_shape, model_config, text_vectors=vectors, known_items=known,
                                      progress=_printer("cold " + name))
         model.item_known[1:] = True  # held-out items are in the ranking for every method

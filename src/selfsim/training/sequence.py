@@ -20,7 +20,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,9 +116,12 @@ def rank_targets(score: ScoreFunction, histories: Sequence[np.ndarray], targets:
     itself never is); ties count against the target (a pessimistic rank).
     """
     ranks = np.zeros(len(targets), dtype=np.int64)
+    # Users in order of history length, so each batch the model encodes is padded only to similar lengths.
+    order = np.argsort(np.array([len(h) for h in histories], dtype=np.int64), kind="stable")
     for first in range(0, len(targets), batch_size):
-        part = list(histories[first:first + batch_size])
-        wanted = torch.from_numpy(np.asarray(targets[first:first + batch_size], dtype=np.int64))
+        chosen = order[first:first + batch_size]
+        part = [histories[i] for i in chosen]
+        wanted = torch.from_numpy(np.asarray(targets, dtype=np.int64)[chosen])
         scores = score(part).clone()  # (b, V + 1)
         rows = torch.arange(len(part))
         own = scores[rows, wanted].clone()  # (b,) read before the history is excluded: a repeat stays rankable
@@ -130,7 +133,7 @@ def rank_targets(score: ScoreFunction, histories: Sequence[np.ndarray], targets:
                 seen_items = torch.from_numpy(np.concatenate([np.asarray(h, dtype=np.int64) for h in part]))
                 scores[seen_rows, seen_items] = float("-inf")
         scores[rows, wanted] = own
-        ranks[first:first + len(part)] = ((scores >= own[:, None]).sum(1) - 1).numpy()
+        ranks[chosen] = ((scores >= own[:, None]).sum(1) - 1).numpy()
     return ranks
 
 
@@ -339,9 +342,3 @@ def _save_progress(root: Path, model: SequenceModel, optimizer: torch.optim.Opti
         if old != target and old.name.startswith("checkpoint-"):
             shutil.rmtree(old, ignore_errors=True)
     curve.save(root, title="sequence recommender")
-
-
-def describe(config: SequenceTrainingConfig) -> dict[str, Any]:
-    """The training configuration as plain JSON-able values."""
-    return asdict(config)
-
