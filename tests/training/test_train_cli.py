@@ -42,7 +42,7 @@ def test_train_with_sts_validation_then_eval_sts_on_the_output(tiny_model_dir: P
 def test_find_lr_and_curve_sizes(tiny_model_dir: Path, sts_file: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     found = runner.invoke(app, ["train", str(sts_file), "-o", str(tmp_path / "lr"), "--base", str(tiny_model_dir),
-                                "--batch-size", "4", "--find-lr", "--json"])
+                                "--batch-size", "4", "--find-lr", "--find-lr-steps", "20", "--json"])
     assert found.exit_code == 0, found.output
     result = json.loads(found.stdout[found.stdout.index("{"):])
     assert result["rates"][0] < result["suggested"] < 1e-2 and (tmp_path / "lr" / "lr_find.png").exists()

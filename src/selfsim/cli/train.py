@@ -62,6 +62,7 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --output.")] = False,
     find_lr: Annotated[bool, typer.Option("--find-lr", help="Only run a learning-rate range test: plot "
                                                             "loss against rate and suggest one.")] = False,
+    find_lr_steps: Annotated[int, typer.Option(help="Steps of the range test.")] = 100,
     curve_sizes: Annotated[list[str] | None, typer.Option(help="Also train on these training-set sizes "
                                                                "(e.g. 500,1000,2000) and plot the "
                                                                "validation metric against size.")] = None,
@@ -87,7 +88,7 @@ def train(
                                                    warmup_ratio=warmup, decay=decay))  # type: ignore[arg-type]
     description = f"{data.name} ({rows_kind})"
     if find_lr:
-        _find_lr(base, examples, rows_kind, config, output, json_output)
+        _find_lr(base, examples, rows_kind, config, output, json_output, find_lr_steps)
         return
     if curve_sizes:
         _size_curve(base, examples, rows_kind, config, output, validator, curve_sizes, description, json_output)
@@ -134,10 +135,10 @@ def _validator(valid_sts: Path | None, valid_beir: Path | None) -> Any:
     return None
 
 
-def _find_lr(base: str, examples: Any, kind: str, config: Any, output: Path, json_output: bool) -> None:
+def _find_lr(base: str, examples: Any, kind: str, config: Any, output: Path, json_output: bool, steps: int) -> None:
     from selfsim.training.lr_finder import LrFinderConfig, find_learning_rate
 
-    result = find_learning_rate(base, examples, output, config, LrFinderConfig(), data_kind=kind)
+    result = find_learning_rate(base, examples, output, config, LrFinderConfig(steps=steps), data_kind=kind)
     if json_output:
         print_json(result.to_dict())
         return
