@@ -218,7 +218,8 @@ class SequenceModel(nn.Module):
         return logits.masked_fill_(~self.item_known, float("-inf"))
 
     @torch.no_grad()
-    def user_vectors(self, histories: Sequence[Sequence[int] | np.ndarray], batch_size: int = 1024) -> torch.Tensor:
+    def user_vectors(self, histories: Sequence[Sequence[int] | np.ndarray], batch_size: int = 1024,
+                     max_tokens: int = 32768) -> torch.Tensor:
         """The state after each history (its most recent ``max_length`` items), (U, D).
 
         A causal model reads the state at the last item; a bidirectional one
@@ -235,8 +236,15 @@ class SequenceModel(nn.Module):
         lengths = np.array([len(h) for h in clipped], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
         out = torch.zeros(len(clipped), self.config.dim)
-        for first in range(0, len(order), batch_size):
-            rows = order[first:first + batch_size]
+        first = 0
+        while first < len(order):
+            # as many histories as fit in max_tokens at the width of the longest (the last, sorted)
+            count = 1
+            while (count < batch_size and first + count < len(order)
+                   and (count + 1) * max(1, int(lengths[order[first + count]])) <= max_tokens):
+                count += 1
+            rows = order[first:first + count]
+            first += count
             width = max(1, int(lengths[rows].max()))
             batch = torch.zeros(len(rows), width, dtype=torch.long)
             for r, row in enumerate(rows):
