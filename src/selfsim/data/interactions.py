@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import datetime
 import gzip
-import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from selfsim.data.readers import FORMATS, detect_format
+from selfsim.data.readers import FORMATS, detect_format, json_object
 from selfsim.errors import ConfigError, InputError, NotFoundError
 
 InteractionFileFormat = Literal["auto", "events", "sequences"]
@@ -136,17 +135,9 @@ def _read_events(path: Path, config: InteractionReadConfig) -> Iterator[ReadResu
                 location = f"line {number}"
                 if not line.strip():
                     continue
-                try:
-                    raw = json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield location, InputError(path.name, location,
-                                               f"is not valid JSON ({error.msg} at column {error.colno})",
-                                               "fix the line or pass --on-error skip to leave it out")
-                    continue
-                if not isinstance(raw, dict):
-                    yield location, InputError(path.name, location, "is not a JSON object",
-                                               'write one object per line, such as {"user": "u1", "item": "i9", '
-                                               '"timestamp": 1700000000}')
+                raw = json_object(line, path, location, '{"user": "u1", "item": "i9", "timestamp": 1700000000}')
+                if isinstance(raw, InputError):
+                    yield location, raw
                     continue
                 yield location, _event(raw, path.name, location, config)
             return

@@ -150,6 +150,18 @@ def _decode_stream(path: Path, config: IngestConfig) -> Iterator[tuple[int, str 
                              "re-save the file as UTF-8 or name its encoding with --encoding") from None
 
 
+def json_object(line: str, path: Path, location: str, example: str) -> dict[str, Any] | InputError:
+    """One JSONL line as a dict, or the :class:`InputError` that says why it is not one (``example``: a good line)."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as error:
+        return InputError(path.name, location, f"is not valid JSON ({error.msg} at column {error.colno})",
+                          "fix the line or pass --on-error skip to leave it out")
+    if not isinstance(raw, dict):
+        return InputError(path.name, location, "is not a JSON object", f"write one object per line, such as {example}")
+    return raw
+
+
 def _read_jsonl(path: Path, config: IngestConfig) -> Iterator[ReadResult]:
     for number, line in _decode_lines(path, config):
         location = f"line {number}"
@@ -158,16 +170,9 @@ def _read_jsonl(path: Path, config: IngestConfig) -> Iterator[ReadResult]:
             continue
         if not line.strip():
             continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield location, InputError(path.name, location,
-                                       f"is not valid JSON ({error.msg} at column {error.colno})",
-                                       "fix the line or pass --on-error skip to leave it out")
-            continue
-        if not isinstance(raw, dict):
-            yield location, InputError(path.name, location, "is not a JSON object",
-                                       "write one object per line, such as {\"id\": 1, \"text\": \"...\"}")
+        raw = json_object(line, path, location, '{"id": 1, "text": "..."}')
+        if isinstance(raw, InputError):
+            yield location, raw
             continue
         try:
             yield location, make_record(raw, path.name, location, config)
