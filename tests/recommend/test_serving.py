@@ -145,3 +145,12 @@ def test_import_stops_at_a_bad_line_after_storing_the_good_ones(shop: Path, tmp_
         with pytest.raises(InputError, match=r"events.jsonl line 2 has no 'timestamp' field.*\(1 events before"):
             collection.import_interactions([events])
         assert collection.interactions.history("new") == ["c0i0"]
+
+
+def test_recommending_before_training_says_how_to_train(tmp_path: Path, encoder: Encoder) -> None:
+    log = tmp_path / "seq.txt"
+    log.write_text("u1 a b c\nu2 b c d\n")
+    with Collection.create(tmp_path / "fresh", encoder=encoder) as collection:
+        collection.import_interactions([log])
+        with pytest.raises(NotFoundError, match="no trained recommender; train one with `selfsim interactions train"):
+            collection.recommend(user="u1")

@@ -269,7 +269,8 @@ def load_recommender(store: Store) -> Recommender:
     """The collection's trained recommender; an error that says how to train one when there is none."""
     directory = model_directory(store)
     if not (directory / "config.json").is_file():
-        raise NotFoundError(f"{store.directory} has no trained recommender; X")
+        raise NotFoundError(f"{store.directory} has no trained recommender; train one with "
+                            f"`selfsim interactions train {store.directory}` first.")
     return Recommender.load(directory)
 
 
