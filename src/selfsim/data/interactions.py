@@ -30,7 +30,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from selfsim.data.readers import FORMATS, detect_format, json_object
+from selfsim.data.readers import FORMATS, detect_format, json_object, open_parquet
 from selfsim.errors import ConfigError, InputError, NotFoundError
 
 InteractionFileFormat = Literal["auto", "events", "sequences"]
@@ -168,13 +168,7 @@ def _read_events(path: Path, config: InteractionReadConfig) -> Iterator[ReadResu
 
 
 def _read_parquet_events(path: Path, config: InteractionReadConfig) -> Iterator[ReadResult]:
-    import pyarrow.parquet as pq  # only parquet users pay for the import
-
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as error:  # pyarrow raises several types for a bad file
-        raise InputError(path.name, "", f"is not a readable Parquet file ({error})",
-                         "check that the file was written completely") from error
+    parquet = open_parquet(path)
     _check_columns(path, parquet.schema_arrow.names, config)
     number = 0
     for batch in parquet.iter_batches(batch_size=8192):

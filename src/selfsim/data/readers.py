@@ -241,14 +241,19 @@ def _parse_cell(value: str) -> Any:
     return value
 
 
-def _read_parquet(path: Path, config: IngestConfig) -> Iterator[ReadResult]:
+def open_parquet(path: Path) -> Any:
+    """A ``pyarrow.parquet.ParquetFile``, or an :class:`InputError` when the file cannot be read as one."""
     import pyarrow.parquet as pq  # only parquet users pay for the import
 
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except Exception as error:  # pyarrow raises several types for a bad file
         raise InputError(path.name, "", f"is not a readable Parquet file ({error})",
                          "check that the file was written completely") from error
+
+
+def _read_parquet(path: Path, config: IngestConfig) -> Iterator[ReadResult]:
+    parquet = open_parquet(path)
     columns = parquet.schema_arrow.names
     if not any(f in columns for f in config.text_fields):
         names = " or ".join(repr(f) for f in config.text_fields)
