@@ -11,7 +11,11 @@ run keeps what finished):
 - ``main``: next-item (full softmax) + the contrastive auxiliary loss (CL4SRec-style views, InfoNCE);
 - ``no_contrastive``: the same without the auxiliary loss;
 - ``masked_item``: the bidirectional masked-item objective (BERT4Rec-style) instead of next-item;
-plus most-popular and item-to-item co-occurrence kNN on the same split.
+plus most-popular and item-to-item co-occurrence kNN on the same split. Every trained model is
+also scored blended with co-occurrence (selfsim's default recommender: the mixture weight chosen on
+validation NDCG@10, see selfsim.tasks.recommend_blend); summaries give both, the model alone under
+the variant's name and the blend under ``<variant>+blend``. Each run records the exact configuration
+it ran with.
 
 Usage: python benchmarks/recommend_beauty.py [DATA_DIR] [--variants main,no_contrastive,masked_item:0]
        [--seeds 0,1,2] [--epochs 36] [--budget-minutes 10] [--resume]
@@ -33,6 +37,7 @@ from common import DEFAULT_DATA, RESULTS, limit_threads, write_result
 from selfsim.data.interactions import leave_one_out, read_log
 from selfsim.encoders.sequence import SequenceConfig
 from selfsim.evaluation.recommend import baseline_scores, train_and_score
+from selfsim.tasks.recommend_blend import BlendConfig
 from selfsim.training.sequence import SequenceTrainingConfig
 
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
@@ -51,11 +56,13 @@ def variants(base: SequenceTrainingConfig) -> dict[str, SequenceTrainingConfig]:
     }
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and sample standard deviation of the test metrics and times over seeds."""
+def summarise(runs: list[dict[str, Any]], blended: bool = False) -> dict[str, Any]:
+    """Mean and sample standard deviation of the test metrics (of the blend, if asked) and times over seeds."""
     out: dict[str, Any] = {"seeds": [r["seed"] for r in runs]}
+    if blended:
+        out["blend_weights"] = [r["blend"]["weight"] for r in runs]
     for metric in METRICS:
-        values = np.array([r["test"][metric] for r in runs])
+        values = np.array([(r["blend"]["test"] if blended else r["test"])[metric] for r in runs])
         out[metric] = {"mean": round(float(values.mean()), 4),
                        "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4),
                        "min": round(float(values.min()), 4), "max": round(float(values.max()), 4)}
@@ -129,21 +136,33 @@ def main() -> None:
                       f"({row['seconds']:.1f} s + eval {row['eval_seconds']:.1f} s) best {row['best_epoch']}",
                       flush=True)
 
-            _, run = train_and_score(split, shape, config, progress=progress)
-            record = {"seed": seed, **run.to_dict(), "curve": run.history}
+            _, run = train_and_score(split, shape, config, progress=progress, blend_config=BlendConfig())
+            record = {"seed": seed, "model": asdict(shape), "training": _plain(asdict(config)), **run.to_dict(),
+                      "curve": run.history}
             report["runs"].setdefault(name, []).append(record)
-            report["summary"][name] = summarise(report["runs"][name])
-            print(f"{name} seed {seed}: test {record['test']}", flush=True)
-            write_result(args.name, {**report, "partial": True})
-    for name, runs in report["runs"].items():
-        report["summary"][name] = summarise(runs)
-    summary = report["summary"]
+            print(f"{name} seed {seed}: test {record['test']}; blended (weight {record['blend']['weight']}) "
+                  f"{record['blend']['test']}", flush=True)
+            write_result(args.name, {**report, "summary": summaries(report["runs"]), "partial": True})
+    report["summary"] = summary = summaries(report["runs"])
     if "main" in summary and "no_contrastive" in summary:
         report["contrastive_effect"] = compare(summary["main"], summary["no_contrastive"])
     if "main" in summary and "masked_item" in summary:
         report["next_vs_masked"] = compare(summary["main"], summary["masked_item"])
+    if "main+blend" in summary:
+        report["blend_effect"] = compare(summary["main+blend"], summary["main"])
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     write_result(args.name, report)
+
+
+def summaries(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per variant: the model alone, and (over the runs that have one) the blend with co-occurrence."""
+    out: dict[str, Any] = {}
+    for name, records in runs.items():
+        out[name] = summarise(records)
+        blended = [r for r in records if "blend" in r]
+        if blended:
+            out[f"{name}+blend"] = summarise(blended, blended=True)
+    return out
 
 
 def _plain(value: Any) -> Any:

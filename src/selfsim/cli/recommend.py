@@ -15,6 +15,7 @@ from selfsim.data.interactions import InteractionReadConfig
 from selfsim.errors import ConfigError
 from selfsim.evaluation.recommend import evaluate_file
 from selfsim.tasks.recommend import Recommendation, RecommendConfig
+from selfsim.tasks.recommend_blend import BlendConfig
 from selfsim.training.schedules import OptimizerConfig
 from selfsim.training.sequence import SequenceTrainingConfig
 
@@ -53,6 +54,7 @@ PatienceOption = Annotated[int, typer.Option(help="Epochs without a better valid
 BudgetOption = Annotated[float | None, typer.Option(help="Stop training after this many minutes (best model kept).")]
 SeedOption = Annotated[int, typer.Option(help="Random seed.")]
 ThreadsOption = Annotated[int, typer.Option(help="CPU threads for training.")]
+BlendOption = Annotated[bool, typer.Option(help="Blend in item-to-item co-occurrence, weighted as validation says.")]
 
 
 @interactions_app.command("import")
@@ -125,6 +127,7 @@ def train(
     dropout: Annotated[float, typer.Option(help="Dropout everywhere.")] = RecommendConfig.dropout,
     max_length: Annotated[int, typer.Option(help="Most recent items the model reads.")] = RecommendConfig.max_length,
     use_text: Annotated[bool, typer.Option(help="Add item text embeddings (items that are text items).")] = True,
+    blend: BlendOption = True,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
     seed: SeedOption = 0,
     threads: ThreadsOption = 2,
@@ -134,7 +137,7 @@ def train(
     training = _training_config(epochs, objective, contrastive_weight, learning_rate, batch_size, patience,
                                 budget_minutes, seed, threads)
     config = RecommendConfig(max_length=max_length, dim=dim, blocks=blocks, dropout=dropout, use_text=use_text,
-                             training=training)
+                             training=training, blend=BlendConfig() if blend else None)
     with Collection.open(collection) as target:
         recommender = target.train_recommender(config, progress=None if json_output else _report, resume=resume)
     if json_output:
@@ -145,6 +148,8 @@ def train(
                   f"{notes['validation'].get('ndcg@10', 0):.4f} at epoch {notes['best_epoch']} "
                   f"({notes['seconds_per_epoch']:.1f} s per epoch, {notes['train_seconds']:.0f} s in all, "
                   f"stopped by {notes['stopped_by']})")
+    if "blend" in notes:
+        console.print(f"co-occurrence blend weight {notes['blend']['weight']} (chosen on validation NDCG@10)")
 
 
 @interactions_app.command("segments")
@@ -224,6 +229,7 @@ def eval_recommend(
     patience: PatienceOption = _TRAINING.patience,
     budget_minutes: BudgetOption = None,
     baselines: Annotated[bool, typer.Option(help="Also score most-popular and co-occurrence kNN.")] = True,
+    blend: BlendOption = True,
     seed: SeedOption = 0,
     threads: ThreadsOption = 2,
     json_output: JsonOption = False,
@@ -231,14 +237,19 @@ def eval_recommend(
     """HR@5/10/20 and NDCG@5/10/20 by leave-one-out and full ranking against all items."""
     training = _training_config(epochs, objective, contrastive_weight, learning_rate, batch_size, patience,
                                 budget_minutes, seed, threads)
-    result = evaluate_file(file, model, training, baselines=baselines, progress=None if json_output else _report)
+    result = evaluate_file(file, model, training, baselines=baselines, progress=None if json_output else _report,
+                           blend_config=BlendConfig() if blend else None)
     if json_output:
         print_json(result)
         return
     table = Table(title=f"{file.name}: {result['users']:,} users, {result['items']:,} items, full ranking, test split")
     for column in ("method", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20"):
         table.add_column(column, justify="left" if column == "method" else "right")
+    metrics = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
     for name, values in result["methods"].items():
-        test = values["test"]
-        table.add_row(name, *(f"{test[m]:.4f}" for m in ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")))
+        table.add_row(name, *(f"{values['test'][m]:.4f}" for m in metrics))
+        if "blend" in values:
+            blended = values["blend"]
+            table.add_row(f"{name} + co-occurrence (weight {blended['weight']})",
+                          *(f"{blended['test'][m]:.4f}" for m in metrics))
     console.print(table)

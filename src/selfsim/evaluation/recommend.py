@@ -6,6 +6,9 @@ items of the catalogue — no sampled negatives — with the items already in th
 user's history excluded from the ranking; HR@5/10/20 and NDCG@5/10/20 are
 averaged over users. The baselines (most popular, item-to-item co-occurrence
 kNN) are scored on the same split. Users with fewer than 3 items are not scored.
+A trained model is scored alone and blended with co-occurrence (the weight
+chosen on validation; the co-occurrence of the test ranking is fitted on the
+histories the test targets are ranked from, like the kNN baseline).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from selfsim.data.interactions import InteractionLog, LeaveOneOutSplit, leave_one_out, read_log
 from selfsim.encoders.sequence import SequenceConfig, SequenceModel
 from selfsim.tasks.recommend_baselines import CooccurrenceRecommender, PopularityRecommender
+from selfsim.tasks.recommend_blend import BlendConfig, blend, choose_blend_weight
 from selfsim.training.sequence import (
     ScoreFunction,
     SequenceTrainingConfig,
@@ -72,24 +76,43 @@ class TrainedRun:
     seconds_per_epoch: float
     stopped_by: str
     history: list[dict[str, float]]
+    blend: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON."""
-        return {"valid": _rounded(self.valid), "test": _rounded(self.test), "best_epoch": self.best_epoch,
-                "epochs_run": self.epochs_run, "train_seconds": round(self.seconds, 1),
-                "seconds_per_epoch": round(self.seconds_per_epoch, 2), "stopped_by": self.stopped_by}
+        out = {"valid": _rounded(self.valid), "test": _rounded(self.test), "best_epoch": self.best_epoch,
+               "epochs_run": self.epochs_run, "train_seconds": round(self.seconds, 1),
+               "seconds_per_epoch": round(self.seconds_per_epoch, 2), "stopped_by": self.stopped_by}
+        return {**out, "blend": self.blend} if self.blend is not None else out
+
+
+def blended_scores(score: ScoreFunction, split: LeaveOneOutSplit, config: BlendConfig = BlendConfig(),
+                   users: np.ndarray | None = None) -> dict[str, Any]:
+    """The model ``score`` blended with co-occurrence: the weight chosen on validation, then test metrics."""
+    choice = choose_blend_weight(score, split, config)
+    cooccurrence = CooccurrenceRecommender(split.log.n_items).fit(split.test_histories())
+    test = score_split(blend(score, cooccurrence, choice.weight), split, "test", users)
+    return {"weight": choice.weight, "test": _rounded(test),
+            "validation_" + config.metric: {str(w): round(v, 4) for w, v in choice.validation.items()}}
 
 
 def train_and_score(split: LeaveOneOutSplit, model_config: SequenceConfig | None = None,
                     config: SequenceTrainingConfig = SequenceTrainingConfig(), text_vectors: np.ndarray | None = None,
                     known_items: np.ndarray | None = None, progress: Any = None,
-                    test_users: np.ndarray | None = None) -> tuple[SequenceModel, TrainedRun]:
-    """Train on ``split`` (early stopping on validation NDCG@10), then score the best model on test."""
+                    test_users: np.ndarray | None = None,
+                    blend_config: BlendConfig | None = None) -> tuple[SequenceModel, TrainedRun]:
+    """Train on ``split`` (early stopping on validation NDCG@10), then score the best model on test.
+
+    With ``blend_config`` the model is also scored blended with co-occurrence (:func:`blended_scores`).
+    """
     model_config = model_config or SequenceConfig(n_items=split.log.n_items)
     result = train_sequence_model(split, model_config, config, text_vectors, known_items, progress)
-    test = score_split(model_scores(result.model, config.eval_batch_size), split, "test", test_users)
+    score = model_scores(result.model.eval(), config.eval_batch_size)
+    test = score_split(score, split, "test", test_users)
+    blended = None if blend_config is None else blended_scores(score, split, blend_config, test_users)
     return result.model, TrainedRun(result.best_validation, test, result.best_epoch, result.epochs_run,
-                                    result.seconds, result.seconds_per_epoch, result.stopped_by, result.history)
+                                    result.seconds, result.seconds_per_epoch, result.stopped_by, result.history,
+                                    blended)
 
 
 def model_on_log(model: SequenceModel, model_items: Sequence[str], log: InteractionLog) -> ScoreFunction:
@@ -116,12 +139,13 @@ def model_on_log(model: SequenceModel, model_items: Sequence[str], log: Interact
 def evaluate_file(path: str | Path, model_dir: str | Path | None = None,
                   config: SequenceTrainingConfig = SequenceTrainingConfig(),
                   model_config: dict[str, Any] | None = None, baselines: bool = True,
-                  progress: Any = None) -> dict[str, Any]:
+                  progress: Any = None, blend_config: BlendConfig | None = BlendConfig()) -> dict[str, Any]:
     """The whole protocol on an interaction file: baselines, then a model — trained here or loaded.
 
     With ``model_dir`` the saved model is scored as it is (matched to the file's
     items by id); otherwise one is trained on the training split with
-    ``config`` (``config.time_budget_s`` caps the training time).
+    ``config`` (``config.time_budget_s`` caps the training time). With
+    ``blend_config`` the model is also scored blended with co-occurrence.
     """
     started = time.perf_counter()
     log = read_log(path)
@@ -140,10 +164,12 @@ def evaluate_file(path: str | Path, model_dir: str | Path | None = None,
         result["methods"]["model"] = {"test": _rounded(score_split(score, split, "test")),
                                       "valid": _rounded(score_split(score, split, "valid")),
                                       "model_dir": str(model_dir)}
+        if blend_config is not None:
+            result["methods"]["model"]["blend"] = blended_scores(score, split, blend_config)
     else:
         shape = SequenceConfig(n_items=log.n_items, **(model_config or {}))
         shape = replace(shape, n_items=log.n_items)
-        _, run = train_and_score(split, shape, config, progress=progress)
+        _, run = train_and_score(split, shape, config, progress=progress, blend_config=blend_config)
         result["methods"]["sequence_model"] = run.to_dict()
     result["total_seconds"] = round(time.perf_counter() - started, 1)
     return result

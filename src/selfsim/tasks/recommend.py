@@ -7,7 +7,8 @@ similar items, and gives user vectors. :func:`train_recommender` reads the
 collection's interactions, adds the text embeddings of items that are also text
 items (content-aware items, so items nobody has touched can still be
 recommended), trains with early stopping on the leave-one-out validation split,
-saves the model directory inside the collection and stores every user's vector
+blends in item-to-item co-occurrence where validation says it helps
+(:mod:`selfsim.tasks.recommend_blend`), saves the model directory inside the collection and stores every user's vector
 in SQLite so users can be grouped into segments (:func:`user_segments`).
 """
 
@@ -35,9 +36,17 @@ from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.interactions import InteractionStore
 from selfsim.tasks.clusters import make_clusterer
-from selfsim.training.sequence import SequenceTrainingConfig, SequenceTrainingResult, train_sequence_model
+from selfsim.tasks.recommend_baselines import CooccurrenceRecommender
+from selfsim.tasks.recommend_blend import BlendConfig, blend, choose_blend_weight
+from selfsim.training.sequence import (
+    SequenceTrainingConfig,
+    SequenceTrainingResult,
+    model_scores,
+    train_sequence_model,
+)
 
 MODEL_DIRECTORY = "recommender"
+COOCCURRENCE_FILE = "cooccurrence.safetensors"
 USER_VECTORS_MODEL = "recommender"
 
 
@@ -61,16 +70,24 @@ class RecommendConfig:
     use_text: bool = True
     id_dropout: float = 0.2  # with item text: share of items trained from their text alone each step (cold start)
     training: SequenceTrainingConfig = field(default_factory=SequenceTrainingConfig)
+    blend: BlendConfig | None = field(default_factory=BlendConfig)  # None: the model alone, no co-occurrence
 
 
 class Recommender:
-    """A trained sequence model over a catalogue of external item ids."""
+    """A trained sequence model over a catalogue of external item ids.
 
-    def __init__(self, model: SequenceModel, items: Sequence[str], notes: dict[str, Any] | None = None) -> None:
+    With ``cooccurrence`` and a ``blend_weight`` above 0, scores are the blended
+    next-item probabilities of :func:`selfsim.tasks.recommend_blend.blend`.
+    """
+
+    def __init__(self, model: SequenceModel, items: Sequence[str], notes: dict[str, Any] | None = None,
+                 cooccurrence: CooccurrenceRecommender | None = None, blend_weight: float = 0.0) -> None:
         self.model = model.eval()
         self.items = list(items)
         self.index = {item: i + 1 for i, item in enumerate(self.items)}
         self.notes = dict(notes or {})
+        self.cooccurrence = cooccurrence
+        self.blend_weight = blend_weight if cooccurrence is not None else 0.0
 
     # -- training and artifacts ----------------------------------------------------------------------
 
@@ -92,22 +109,42 @@ class Recommender:
                                blocks=config.blocks, dropout=config.dropout, id_dropout=config.id_dropout)
         result = train_sequence_model(split, shape, config.training, text_vectors, known_items, progress,
                                       output_dir, resume)
-        notes = {"best_epoch": result.best_epoch, "validation": result.best_validation,
-                 "epochs_run": result.epochs_run, "train_seconds": round(result.seconds, 1),
-                 "seconds_per_epoch": round(result.seconds_per_epoch, 2), "stopped_by": result.stopped_by,
-                 "objective": config.training.objective, "users": len(log.users),
-                 "interactions": log.n_interactions}
-        return cls(result.model, log.items, notes), result
+        notes: dict[str, Any] = {
+            "best_epoch": result.best_epoch, "validation": result.best_validation, "epochs_run": result.epochs_run,
+            "train_seconds": round(result.seconds, 1), "seconds_per_epoch": round(result.seconds_per_epoch, 2),
+            "stopped_by": result.stopped_by, "objective": config.training.objective, "users": len(log.users),
+            "interactions": log.n_interactions}
+        cooccurrence, weight = None, 0.0
+        if config.blend is not None:
+            choice = choose_blend_weight(model_scores(result.model.eval(), config.training.eval_batch_size), split,
+                                         config.blend)
+            weight = choice.weight
+            notes["blend"] = {"weight": weight, "validation_" + config.blend.metric: {
+                str(w): round(v, 4) for w, v in choice.validation.items()}}
+            if weight > 0:  # served from every history, the validation and last items included
+                cooccurrence = CooccurrenceRecommender(log.n_items).fit(log.sequences)
+        return cls(result.model, log.items, notes, cooccurrence, weight), result
 
     def save(self, directory: str | Path) -> Path:
-        """Write the model directory (``config.json`` with the catalogue, ``model.safetensors``)."""
-        return self.model.save(directory, {"items": self.items, "training": self.notes})
+        """Write the model directory (``config.json`` with the catalogue, ``model.safetensors``, and
+        ``cooccurrence.safetensors`` when the scores are blended)."""
+        path = self.model.save(directory, {"items": self.items, "training": self.notes,
+                                           "blend_weight": self.blend_weight})
+        file = Path(directory) / COOCCURRENCE_FILE
+        if self.cooccurrence is not None:
+            self.cooccurrence.save(file)
+        else:
+            file.unlink(missing_ok=True)  # a blend from an earlier training must not come back on load
+        return path
 
     @classmethod
     def load(cls, directory: str | Path) -> Recommender:
         """A recommender saved by :meth:`save`."""
         model, payload = SequenceModel.load(directory)
-        return cls(model, payload.get("items", []), payload.get("training", {}))
+        file = Path(directory) / COOCCURRENCE_FILE
+        cooccurrence = CooccurrenceRecommender.load(file) if file.is_file() else None
+        return cls(model, payload.get("items", []), payload.get("training", {}), cooccurrence,
+                   float(payload.get("blend_weight", 0.0)))
 
     # -- serving -------------------------------------------------------------------------------------
 
@@ -138,8 +175,10 @@ class Recommender:
         if k < 1:
             raise ConfigError(f"k must be at least 1, not {k}.")
         encoded = [self.encode_history(h) for h in histories]
-        with torch.no_grad():
-            scores = self.model.score(self.model.user_vectors(encoded))  # (U, V + 1)
+        score = model_scores(self.model)
+        if self.cooccurrence is not None and self.blend_weight > 0:
+            score = blend(score, self.cooccurrence, self.blend_weight)
+        scores = score(encoded)  # (U, V + 1)
         out = []
         for row, history in zip(scores, encoded, strict=True):
             if exclude_seen:

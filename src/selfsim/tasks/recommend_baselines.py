@@ -9,9 +9,12 @@ id a score for each history, (U, V + 1), column 0 (padding) included.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from scipy import sparse
 
 
@@ -98,6 +101,32 @@ class CooccurrenceRecommender:
             scores = np.zeros((len(histories), size), dtype=np.float32)
         scores += 1e-6 * self.popularity_.astype(np.float32)[None, :]
         return torch.from_numpy(scores)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted similarities and popularity to one safetensors file (settings in its metadata)."""
+        matrix = self.similarity_
+        tensors = {"indptr": torch.from_numpy(matrix.indptr.astype(np.int64)),
+                   "indices": torch.from_numpy(matrix.indices.astype(np.int64)),
+                   "data": torch.from_numpy(matrix.data.astype(np.float64)),
+                   "popularity": torch.from_numpy(self.popularity_.astype(np.float64))}
+        settings = {"n_items": self.n_items, "window": self.window, "neighbours": self.neighbours,
+                    "recent": self.recent, "decay": self.decay}
+        save_file(tensors, str(path), metadata={k: str(v) for k, v in settings.items()})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CooccurrenceRecommender:
+        """A recommender written by :meth:`save`, ready to score."""
+        with safe_open(str(path), framework="pt") as handle:
+            settings = handle.metadata()
+        tensors = load_file(str(path))
+        out = cls(int(settings["n_items"]), int(settings["window"]), int(settings["neighbours"]),
+                  int(settings["recent"]), float(settings["decay"]))
+        size = out.n_items + 1
+        out.similarity_ = sparse.csr_matrix((tensors["data"].numpy(), tensors["indices"].numpy(),
+                                             tensors["indptr"].numpy()), shape=(size, size))
+        out.popularity_ = tensors["popularity"].numpy()
+        return out
 
     def similar(self, item: int, k: int = 10) -> list[tuple[int, float]]:
         """The ``k`` items most similar to ``item``, with their similarities."""
