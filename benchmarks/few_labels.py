@@ -4,8 +4,12 @@ and weak supervision with keyword functions (Dawid-Skene label model vs majority
 Protocol (issue #7): for k labels per class and seeds 0..4, draw k labelled texts per class from the
 training pool; every other pool text (plus, for SST-2, the dev sentences without their labels) is
 unlabelled; every method learns from the same draw and is scored on the whole test split.
-- SST-2: pool = a seeded subset (seed 0) of 20,000 of the 67,349 phrase-level train texts; test =
-  the 1,821 sentence-level test sentences; the 872 dev sentences join the unlabelled pool (labels unused).
+- SST-2: the train file holds 67,349 phrases: every sentence of the treebank's train split and its
+  sub-phrases ("good", "the movie"). By default (``--sst2-pool sentences``) the pool is the 6,885 full
+  sentences — the phrases no other phrase contains — as in few-shot SST-2 work, so labels are drawn from
+  the same kind of text as the test set; ``--sst2-pool phrases`` draws them from a seeded subset (seed 0)
+  of 20,000 of all phrases instead. Test = the 1,821 test sentences; the 872 dev sentences join the
+  unlabelled pool (labels unused).
 - TREC (coarse, 6 classes): pool = all 5,452 train questions; test = the 500 test questions.
 Weak supervision (SST-2): the keyword and regex functions in benchmarks/sst2_keywords.yaml, applied to
 the pool and the test set; the label model is fitted on the pool's votes alone (no labels).
@@ -40,6 +44,12 @@ from selfsim.tasks.weak import analyse, apply_functions, load_functions
 FUNCTIONS = Path(__file__).resolve().parent / "sst2_keywords.yaml"
 # Measured for reference on this kind of machine (issue #7): probe accuracy, mean of 5 seeds.
 REFERENCE = {"sst2": {8: (61.3, 2.4), 64: (73.9, 1.9)}, "trec": {8: (52.5, 5.4), 64: (76.0, 2.0)}}
+SPLITS = {
+    "sst2": "SST-2: 20k seeded subset of the phrase-level train as pool, dev sentences as extra unlabelled, "
+            "sentence-level test",
+    "sst2-sentences": "SST-2: the 6,885 full train sentences (phrases no other phrase contains) as pool, dev "
+                      "sentences as extra unlabelled, sentence-level test",
+    "trec": "TREC coarse: full train as pool, test"}
 IMPROVERS = ("self-train", "finetune", "finetune+self-train")
 
 
@@ -53,6 +63,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--pool-size", type=int, default=20000)
+    parser.add_argument("--sst2-pool", choices=("sentences", "phrases"), default="sentences",
+                        help="draw SST-2 labels from the full train sentences or from all train phrases")
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
     parser.add_argument("--name", default="few_labels", help="result file name under benchmarks/results/")
     parser.add_argument("--embedding-cache", type=Path, default=None,
@@ -85,7 +97,8 @@ def main() -> None:
             print(f"reusing {cache.load(cache_file):,} {name} vectors from {cache_file}")
         report["datasets"][name] = {}
         run_dataset(args.data / name, name, encoder, sizes, finetune_sizes, methods, args.seeds, args.pool_size,
-                    cache, report["datasets"][name], lambda: write_result(args.name, {**report, "partial": True}))
+                    cache, report["datasets"][name], lambda: write_result(args.name, {**report, "partial": True}),
+                    sentences_only=name == "sst2" and args.sst2_pool == "sentences")
         if cache_file is not None and not cache_file.is_file():
             cache.save(cache_file)
     report["targets"] = check_targets(report["datasets"])
@@ -96,8 +109,9 @@ def main() -> None:
 
 def run_dataset(folder: Path, name: str, encoder: Any, sizes: list[int], finetune_sizes: set[int],
                 methods: tuple[str, ...], seeds: int, pool_size: int, cache: EmbeddingCache,
-                dataset: dict[str, Any], checkpoint: Any) -> None:
-    train_texts, train_labels = read_labelled(folder / "train.tsv")
+                dataset: dict[str, Any], checkpoint: Any, sentences_only: bool = False) -> None:
+    all_texts, all_labels = read_labelled(folder / "train.tsv")
+    train_texts, train_labels = full_sentences(all_texts, all_labels) if sentences_only else (all_texts, all_labels)
     test_texts, test_labels = read_labelled(folder / "test.tsv")
     extra = read_labelled(folder / "dev.tsv")[0] if (folder / "dev.tsv").is_file() else []
     started = time.perf_counter()
@@ -105,8 +119,7 @@ def run_dataset(folder: Path, name: str, encoder: Any, sizes: list[int], finetun
           f"pool {min(pool_size, len(train_texts)):,}", flush=True)
     configurations: list[dict[str, Any]] = []
     dataset.update({
-        "split": ("SST-2: 20k seeded subset of the phrase-level train as pool, dev sentences as extra "
-                  "unlabelled, sentence-level test" if name == "sst2" else "TREC coarse: full train as pool, test"),
+        "split": SPLITS["sst2-sentences" if sentences_only else name],
         "train": len(train_texts), "test": len(test_texts), "extra_unlabelled": len(extra),
         "configurations": configurations})
     for k in sizes:
@@ -125,9 +138,32 @@ def run_dataset(folder: Path, name: str, encoder: Any, sizes: list[int], finetun
             print(f"     {s['method']:20s} acc {s['accuracy_mean']:5.1f} ± {s['accuracy_std']:4.1f}   macro-F1 "
                   f"{s['macro_f1_mean']:5.1f} ± {s['macro_f1_std']:4.1f}   {s['seconds_mean']:6.1f} s/seed", flush=True)
     if name == "sst2":
-        dataset["weak_supervision"] = weak_supervision(train_texts, train_labels, test_texts, test_labels, cache,
+        dataset["weak_supervision"] = weak_supervision(all_texts, all_labels, test_texts, test_labels, cache,
                                                        pool_size)
     dataset["seconds"] = round(time.perf_counter() - started, 1)
+
+
+def full_sentences(texts: list[str], labels: list[str]) -> tuple[list[str], list[str]]:
+    """The texts that no other text contains as a run of whole words, with their labels (first occurrence).
+
+    Checked longest first against the maximal texts found so far: a text inside a longer non-maximal text
+    is also inside the maximal text that contains that one, so comparing with maximal texts is enough.
+    """
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    kept: list[int] = []
+    seen: set[str] = set()
+    haystack, length = "", -1
+    for i in order:
+        text = texts[i]
+        if text in seen:
+            continue
+        seen.add(text)
+        if len(text) != length:  # rebuild once per length: texts of equal length cannot contain each other
+            haystack, length = "\n " + " \n ".join(texts[j] for j in kept) + " \n", len(text)
+        if f" {text} " not in haystack:
+            kept.append(i)
+    kept.sort()
+    return [texts[i] for i in kept], [labels[i] for i in kept]
 
 
 def run_weak_only(folder: Path, cache: EmbeddingCache, pool_size: int, encoder_name: str) -> None:
