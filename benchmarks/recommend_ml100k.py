@@ -7,7 +7,8 @@ collection (``Collection.add`` + ``import_interactions``), as a user would load 
 
 1. Warm items, standard protocol: leave-one-out per user, full ranking against all items, history
    excluded; HR@10 / NDCG@10 (and @5, @20) on the test split for the ID-only model, the content-aware
-   model (item text added to item embeddings), most-popular and co-occurrence kNN.
+   model (item text added to item embeddings), each also blended with co-occurrence (the weight chosen
+   on validation), most-popular and co-occurrence kNN.
 2. Cold start: 10% of the movies (seeded) are held out of training entirely. Of a seeded 30% of the
    users, each who rated a held-out movie with at least 3 other movies before it is a test case: the
    target is that user's first held-out movie, the input the (warm) movies before it. Training sees
@@ -43,6 +44,7 @@ from selfsim.encoders.sequence import SequenceConfig
 from selfsim.evaluation.recommend import baseline_scores, train_and_score
 from selfsim.tasks.recommend import text_vectors_for
 from selfsim.tasks.recommend_baselines import PopularityRecommender
+from selfsim.tasks.recommend_blend import BlendConfig
 from selfsim.training.sequence import SequenceTrainingConfig, model_scores, rank_targets, ranking_metrics
 
 
@@ -166,9 +168,10 @@ def main() -> None:
         warm: dict[str, Any] = {name: {"test": scores} for name, scores in baseline_scores(split).items()}
         for name, vectors in (("sequence_ids_only", None), ("sequence_with_text", text)):
             model_shape = shape if vectors is None else replace(shape, id_dropout=args.id_dropout)
-            _, run = train_and_score(split, model_shape, training, text_vectors=vectors, progress=_printer(name))
+            _, run = train_and_score(split, model_shape, training, text_vectors=vectors, progress=_printer(name),
+                                     blend_config=BlendConfig())
             warm[name] = {**run.to_dict(), **({"id_dropout": args.id_dropout} if vectors is not None else {})}
-            print(name, warm[name]["test"], flush=True)
+            print(name, warm[name]["test"], "blended:", warm[name]["blend"], flush=True)
         report["warm"] = {"protocol": "leave-one-out; full ranking against all items; history excluded; test split",
                           "methods": warm}
     write_result(args.name, {**report, "partial": True})
