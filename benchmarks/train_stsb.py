@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--decay", default="linear")
     parser.add_argument("--eval-every", type=int, default=180, help="steps between dev evaluations")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="data order and dropout seed")
     parser.add_argument("--output", type=Path, default=Path("/tmp/selfsim-stsb-model"))
     parser.add_argument("--name", default="")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
@@ -62,7 +63,7 @@ def main() -> None:
                              batch_size=args.batch_size, max_length=128, eval_every=args.eval_every,
                              optimizer=OptimizerConfig(learning_rate=args.lr, warmup_ratio=args.warmup,
                                                        decay=args.decay, weight_decay=0.01),
-                             threads=args.threads, log_every=20)
+                             threads=args.threads, log_every=20, seed=args.seed)
     started = time.perf_counter()
     steps = config.total_steps(len(train))
 
@@ -83,7 +84,7 @@ def main() -> None:
         "data": str(args.data / "stsb"), "split": "train on train.tsv; select best checkpoint on dev.tsv and "
         "report dev.tsv (dev is both the selection and the reported set)",
         "base_model": "all-MiniLM-L6-v2", "objective": args.objective, "options": json.loads(args.options),
-        "settings": {"epochs": args.epochs, "learning_rate": args.lr, "batch_size": args.batch_size,
+        "settings": {"seed": args.seed, "epochs": args.epochs, "learning_rate": args.lr, "batch_size": args.batch_size,
                      "warmup_ratio": args.warmup, "decay": args.decay, "weight_decay": 0.01, "max_length": 128,
                      "eval_every_steps": args.eval_every, "optimizer": "AdamW (decoupled weight decay)"},
         "dev_spearman_before": round(report.initial_metrics["sts_spearman"], 2),
