@@ -146,16 +146,18 @@ class Store:
         encoder_id, _, _, dim = self.encoder
         chunk_ids = self.database.chunk_ids_matching(filter)
         owners = self.database.chunk_items(chunk_ids.tolist()) if len(chunk_ids) else {}
-        sums: dict[int, np.ndarray] = {}
+        owner_of = {chunk_id: owner[0] for chunk_id, owner in owners.items()}
+        keys = np.array(sorted(set(owner_of.values())), dtype=np.int64)
+        matrix = np.zeros((len(keys), dim), dtype=np.float32)
+        has_vector = np.zeros(len(keys), dtype=bool)
         for ids, vectors in self.database.vectors(encoder_id, chunk_ids.tolist()):
-            for chunk_id, vector in zip(ids.tolist(), vectors, strict=True):
-                key = owners[chunk_id][0]
-                sums[key] = sums[key] + vector if key in sums else vector.copy()
-        keys = sorted(sums)
-        items = self.database.items_by_key(keys)
-        matrix = np.stack([sums[k] for k in keys]) if keys else np.zeros((0, dim), dtype=np.float32)
+            rows = np.searchsorted(keys, np.array([owner_of[c] for c in ids.tolist()], dtype=np.int64))
+            np.add.at(matrix, rows, vectors)  # chunk vectors summed into their item's row
+            has_vector[rows] = True
+        keys, matrix = keys[has_vector], matrix[has_vector]
+        items = self.database.items_by_key(keys.tolist())
         matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        return [items[k].id for k in keys], matrix.astype(np.float32)
+        return [items[k].id for k in keys.tolist()], matrix
 
     # -- the vector index ------------------------------------------------------------------------
 
