@@ -8,8 +8,9 @@ collection's interactions, adds the text embeddings of items that are also text
 items (content-aware items, so items nobody has touched can still be
 recommended), trains with early stopping on the leave-one-out validation split,
 blends in item-to-item co-occurrence where validation says it helps
-(:mod:`selfsim.tasks.recommend_blend`), saves the model directory inside the collection and stores every user's vector
-in SQLite so users can be grouped into segments (:func:`user_segments`).
+(:mod:`selfsim.tasks.recommend_blend`), saves the model directory inside the
+collection and stores every user's vector in SQLite so users can be grouped
+into segments (:func:`user_segments`).
 """
 
 from __future__ import annotations
@@ -126,8 +127,8 @@ class Recommender:
         return cls(result.model, log.items, notes, cooccurrence, weight), result
 
     def save(self, directory: str | Path) -> Path:
-        """Write the model directory (``config.json`` with the catalogue, ``model.safetensors``, and
-        ``cooccurrence.safetensors`` when the scores are blended)."""
+        """Write the model directory: ``config.json`` (catalogue, notes, blend weight), ``model.safetensors``,
+        and ``cooccurrence.safetensors`` when the scores are blended."""
         path = self.model.save(directory, {"items": self.items, "training": self.notes,
                                            "blend_weight": self.blend_weight})
         file = Path(directory) / COOCCURRENCE_FILE
