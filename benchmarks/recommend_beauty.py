@@ -63,9 +63,9 @@ def summarise(runs: list[dict[str, Any]], blended: bool = False) -> dict[str, An
         out["blend_weights"] = [r["blend"]["weight"] for r in runs]
     for metric in METRICS:
         values = np.array([(r["blend"]["test"] if blended else r["test"])[metric] for r in runs])
-        out[metric] = {"mean": round(float(values.mean()), 4),
-                       "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4),
-                       "min": round(float(values.min()), 4), "max": round(float(values.max()), 4)}
+        out[metric] = {"mean": round(float(values.mean()), 5),
+                       "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 5),
+                       "min": round(float(values.min()), 5), "max": round(float(values.max()), 5)}
     out["train_minutes"] = {"mean": round(float(np.mean([r["train_seconds"] for r in runs])) / 60, 1),
                             "max": round(float(np.max([r["train_seconds"] for r in runs])) / 60, 1)}
     out["seconds_per_epoch"] = round(float(np.mean([r["seconds_per_epoch"] for r in runs])), 2)
@@ -119,7 +119,7 @@ def main() -> None:
         "anchors": ANCHORS, "targets": TARGETS,
         "baselines": previous.get("baselines") or {name: {"test": scores}
                                                    for name, scores in baseline_scores(split).items()},
-        "runs": previous.get("runs", {}), "summary": {}}
+        "runs": previous.get("runs", {}), "earlier_runs": previous.get("earlier_runs", {}), "summary": {}}
     write_result(args.name, {**report, "partial": True})
     chosen = variants(base)
     for token in args.variants.split(","):

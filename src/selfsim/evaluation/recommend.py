@@ -176,4 +176,4 @@ def evaluate_file(path: str | Path, model_dir: str | Path | None = None,
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in values.items()}
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in values.items()}
