@@ -18,9 +18,9 @@ from selfsim.training.soup import WEIGHTS_FILE, average_models
 def _shifted_copy(source: Path, target: Path, shift: float) -> Path:
     """A copy of the model with ``shift`` added to every floating-point weight."""
     shutil.copytree(source, target)
-    tensors = load_file(str(source / WEIGHTS_FILE))
-    save_file({k: t + shift if t.is_floating_point() else t for k, t in tensors.items()}, str(target / WEIGHTS_FILE),
-              metadata={"format": "pt"})
+    tensors = {k: t + shift if t.is_floating_point() else t for k, t in load_file(str(source / WEIGHTS_FILE)).items()}
+    tensors["embeddings.position_ids"] = torch.arange(8)[None, :]  # an integer buffer one save format keeps
+    save_file(tensors, str(target / WEIGHTS_FILE), metadata={"format": "pt"})
     return target
 
 

@@ -41,20 +41,22 @@ def average_models(directories: Sequence[str | Path], output_dir: str | Path,
     total = sum(shares)
     soup: dict = {}
     reference: dict = {}
-    for path, share in zip(paths, shares, strict=True):
+    for index, (path, share) in enumerate(zip(paths, shares, strict=True)):
         tensors = load_file(str(path / WEIGHTS_FILE))
-        if not reference:
-            reference = {name: (t.shape, t.dtype) for name, t in tensors.items()}
-        elif {name: (t.shape, t.dtype) for name, t in tensors.items()} != reference:
+        learned = {name: (t.shape, t.dtype) for name, t in tensors.items() if t.is_floating_point()}
+        if index == 0:  # integer buffers (position ids) come from the first model as they are
+            reference = learned
+            soup = {name: t.float() * (share / total) if t.is_floating_point() else t for name, t in tensors.items()}
+            continue
+        if learned != reference:
             raise ConfigError(f"{path} does not have the same weights as {paths[0]}; only models fine-tuned "
                               "from the same base can be averaged.")
-        for name, tensor in tensors.items():
-            part = tensor.float() * (share / total) if tensor.is_floating_point() else tensor
-            soup[name] = soup[name] + part if name in soup and tensor.is_floating_point() else part
+        for name in reference:
+            soup[name] = soup[name] + tensors[name].float() * (share / total)
     output = Path(output_dir)
     if output.exists() and any(output.iterdir()):
         raise ConfigError(f"{output} already exists and is not empty; give a new directory for the averaged model.")
     shutil.copytree(paths[0], output, ignore=shutil.ignore_patterns("training", WEIGHTS_FILE), dirs_exist_ok=True)
-    save_file({name: t.to(reference[name][1]).contiguous() for name, t in soup.items()}, str(output / WEIGHTS_FILE),
-              metadata={"format": "pt"})
+    save_file({name: (t.to(reference[name][1]) if name in reference else t).contiguous() for name, t in soup.items()},
+              str(output / WEIGHTS_FILE), metadata={"format": "pt"})
     return output
