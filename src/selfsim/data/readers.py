@@ -242,7 +242,7 @@ def _parse_cell(value: str) -> Any:
 
 
 def open_parquet(path: Path) -> Any:
-    """A ``pyarrow.parquet.ParquetFile``, or an :class:`InputError` when the file cannot be read as one."""
+    """A ``pyarrow.parquet.ParquetFile``; raises :class:`InputError` when the file cannot be read as one."""
     import pyarrow.parquet as pq  # only parquet users pay for the import
 
     try:
