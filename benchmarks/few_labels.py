@@ -11,7 +11,11 @@ unlabelled; every method learns from the same draw and is scored on the whole te
   Test = the 1,821 test sentences; the 872 dev sentences join the unlabelled pool (labels unused).
 - TREC (coarse, 6 classes): pool = all 5,452 train questions; test = the 500 test questions.
 Weak supervision (SST-2): the keyword and regex functions in benchmarks/sst2_keywords.yaml, applied to
-the pool and the test set; the label model is fitted on the pool's votes alone (no labels).
+the pool and the test set; the label model is fitted on the pool's votes alone (no labels). The same
+functions feed the methods ``weak`` and ``finetune+weak`` (few labels plus weak labels of the unlabelled
+pool, see selfsim.evaluation.classify); TREC has no functions, so they do not run there. The +4-point
+target is checked on self-training and the fine-tune, as the issue names them; the weak methods are
+reported beside them.
 
 Usage: python benchmarks/few_labels.py [DATA_DIR] [--per-class 8,16,64] [--seeds 5] [--datasets sst2,trec]
 """
@@ -30,6 +34,7 @@ from common import DEFAULT_DATA, write_result
 
 from selfsim.evaluation.classify import (
     METHODS,
+    WEAK_METHODS,
     EmbeddingCache,
     FewLabelsConfig,
     evaluate_few_labels,
@@ -113,6 +118,7 @@ def run_dataset(folder: Path, name: str, encoder: Any, sizes: list[int], finetun
     train_texts, train_labels = full_sentences(all_texts, all_labels) if sentences_only else (all_texts, all_labels)
     test_texts, test_labels = read_labelled(folder / "test.tsv")
     extra = read_labelled(folder / "dev.tsv")[0] if (folder / "dev.tsv").is_file() else []
+    functions = load_functions(FUNCTIONS) if name == "sst2" else []
     started = time.perf_counter()
     print(f"\n== {name}: {len(train_texts):,} train, {len(test_texts):,} test, {len(extra):,} extra unlabelled; "
           f"pool {min(pool_size, len(train_texts)):,}", flush=True)
@@ -122,11 +128,12 @@ def run_dataset(folder: Path, name: str, encoder: Any, sizes: list[int], finetun
         "train": len(train_texts), "test": len(test_texts), "extra_unlabelled": len(extra),
         "configurations": configurations})
     for k in sizes:
-        chosen = tuple(m for m in methods if k in finetune_sizes or not m.startswith("finetune"))
+        chosen = tuple(m for m in methods if (k in finetune_sizes or not m.startswith("finetune"))
+                       and (functions or m not in WEAK_METHODS))
         config = FewLabelsConfig(per_class=(k,), seeds=seeds, methods=chosen, pool_size=pool_size)
         begun = time.perf_counter()
         results = evaluate_few_labels(train_texts, train_labels, test_texts, test_labels, encoder, config, extra,
-                                      cache, log=lambda m: print("  " + m, flush=True))
+                                      cache, log=lambda m: print("  " + m, flush=True), functions=functions)
         seconds = time.perf_counter() - begun
         summaries = [r.summary() for r in results]
         configurations.append({"per_class": k, "seconds": round(seconds, 1), "results": summaries})
@@ -269,10 +276,15 @@ def check_targets(datasets: dict[str, Any]) -> dict[str, Any]:
             "no_loss_over_1_at_64": {m: v is not None and v >= -1.0 for m, v in losses_64.items()},
             "slowest_configuration_minutes": round(max(c["seconds"] for c in dataset["configurations"]) / 60, 1),
         }
+        weak = {f"{m} at {k}": round(v - base, 2) for m in WEAK_METHODS for k in (8, 64)
+                if (v := _mean(dataset, k, m)) is not None and (base := _mean(dataset, k, "probe")) is not None}
+        if weak:
+            targets[name]["weak_methods_change_vs_probe"] = weak
         if name == "sst2":
-            best_64 = max((v for v in (_mean(dataset, 64, m) for m in ("probe", *IMPROVERS)) if v is not None),
-                          default=None)
+            at_64 = {m: v for m in ("probe", *IMPROVERS, *WEAK_METHODS) if (v := _mean(dataset, 64, m)) is not None}
+            best_64 = max(at_64.values(), default=None)
             targets[name]["best_at_64"] = best_64
+            targets[name]["best_at_64_method"] = max(at_64, key=lambda m: at_64[m]) if at_64 else None
             targets[name]["at_64_reaches_82"] = best_64 is not None and best_64 >= 82.0
             weak = dataset.get("weak_supervision")
             if weak:
@@ -289,8 +301,11 @@ def print_targets(targets: dict[str, Any]) -> None:
               f"{'+' if (t['gain_at_8'] or 0) >= 0 else ''}{t['gain_at_8']} points "
               f"({'meets' if t['gain_at_8_met'] else 'BELOW'} +4); change vs probe at 64/class "
               f"{t['change_vs_probe_at_64']}; slowest configuration {t['slowest_configuration_minutes']} min")
+        if "weak_methods_change_vs_probe" in t:
+            print(f"  {name}: weak methods, change vs probe: {t['weak_methods_change_vs_probe']}")
         if "at_64_reaches_82" in t:
-            print(f"  {name}: best at 64/class {t['best_at_64']} ({'meets' if t['at_64_reaches_82'] else 'BELOW'} 82)")
+            print(f"  {name}: best at 64/class {t['best_at_64']} ({t['best_at_64_method']}; "
+                  f"{'meets' if t['at_64_reaches_82'] else 'BELOW'} 82)")
         if "weak_label_model_beats_majority" in t:
             print(f"  {name}: label model beats majority vote: {t['weak_label_model_beats_majority']}")
     sys.stdout.flush()

@@ -144,12 +144,15 @@ def test_eval_classify_reports_mean_and_std_per_method(tmp_path: Path) -> None:
     test = "label\ttext\n" + "".join(f"pos\t{t}\n" for t in POSITIVE[7:]) + "".join(f"neg\t{t}\n" for t in NEGATIVE[7:])
     evaluator = typer.Typer()
     evaluator.command()(eval_classify)
+    functions = write(tmp_path / "lf.yaml", "functions:\n  - {name: praise, label: pos, keywords: [wonderful, best]}\n"
+                      "  - {name: scorn, label: neg, keywords: [dull, worst, boring]}\n")
     result = invoke(evaluator, "--train", write(tmp_path / "train.tsv", body), "--test",
                     write(tmp_path / "test.tsv", test), "--per-class", "3", "--seeds", "2",
-                    "--methods", "probe,self-train", "--json")
+                    "--methods", "probe,self-train,weak", "--functions", functions, "--json")
     summary = json.loads(result.stdout)  # type: ignore[attr-defined]
     rows = {(r["per_class"], r["method"]): r for r in summary["results"]}
-    assert set(rows) == {(3, "probe"), (3, "self-train")}
+    assert set(rows) == {(3, "probe"), (3, "self-train"), (3, "weak")}
+    assert all("weak labels" in note for note in rows[(3, "weak")]["notes"])
     assert all(r["seeds"] == 2 and 0 <= r["accuracy_mean"] <= 100 and r["accuracy_std"] >= 0 for r in rows.values())
     assert rows[(3, "probe")]["accuracy_mean"] >= 80
 

@@ -67,3 +67,25 @@ def test_evaluation_runs_every_frozen_method_on_the_same_draws() -> None:
 def test_unknown_methods_are_refused() -> None:
     with pytest.raises(ConfigError, match="unknown method"):
         FewLabelsConfig(methods=("probe", "magic"))
+
+
+def test_weak_method_learns_from_labelling_functions_on_the_unlabelled_pool() -> None:
+    from selfsim.tasks.weak import KeywordFunction
+
+    rng = np.random.default_rng(1)
+    words = ["good film", "good plot", "bad film", "bad plot"]
+    train = [words[i] for i in rng.integers(0, 4, 120)]
+    labels = ["pos" if t.startswith("good") else "neg" for t in train]
+    functions = [KeywordFunction("praise", "pos", ["good"]), KeywordFunction("scorn", "neg", ["bad"])]
+    config = FewLabelsConfig(per_class=(1,), seeds=2, methods=("probe", "weak"), pool_size=None)
+    results = evaluate_few_labels(train, labels, words, ["pos", "pos", "neg", "neg"], WordEncoder(), config,
+                                  functions=functions)
+    weak = next(r for r in results if r.method == "weak")
+    assert weak.accuracy == [1.0, 1.0]
+    assert "118 weak labels" in weak.notes[0]  # every unlabelled text is covered by one function
+
+
+def test_weak_methods_without_functions_are_refused() -> None:
+    config = FewLabelsConfig(per_class=(1,), seeds=1, methods=("weak",))
+    with pytest.raises(ConfigError, match="labelling functions"):
+        evaluate_few_labels(["good", "bad"], ["pos", "neg"], ["good"], ["pos"], WordEncoder(), config)

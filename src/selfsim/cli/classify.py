@@ -240,6 +240,8 @@ def eval_classify(
     pool_size: Annotated[int, typer.Option(help="Seeded subset of the training texts used as the pool "
                                                 "(0: all).")] = 20000,
     encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
+    functions: Annotated[Path | None, typer.Option(help="Labelling functions (YAML or Python) for the weak and "
+                                                        "finetune+weak methods.")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Mean ± std accuracy and macro-F1 from a few labels per class, per method, on the same sampled labels."""
@@ -251,7 +253,8 @@ def eval_classify(
     extra = read_labelled(unlabelled)[0] if unlabelled else []
     started = time.perf_counter()
     results = evaluate_few_labels(train_texts, train_labels, test_texts, test_labels, load_encoder(encoder), config,
-                                  extra, log=None if json_output else lambda m: console.print(m, highlight=False))
+                                  extra, log=None if json_output else lambda m: console.print(m, highlight=False),
+                                  functions=load_functions(functions) if functions else ())
     summaries = [r.summary() for r in results]
     if json_output:
         print_json({"train": str(train), "test": str(test), "encoder": encoder, "results": summaries,

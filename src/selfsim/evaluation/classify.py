@@ -12,7 +12,14 @@ seeds. Methods:
 - ``finetune``: a SetFit-style contrastive fine-tune of the encoder on pairs
   from the labels, then the probe on the new embeddings;
 - ``finetune+self-train``: the fine-tuned encoder, then self-training over
-  ``finetune_pool`` unlabelled texts re-embedded with it.
+  ``finetune_pool`` unlabelled texts re-embedded with it;
+- ``weak`` (needs labelling functions): the functions vote on every unlabelled
+  text, a label model (Dawid–Skene, the drawn labels clamped) turns the votes
+  into probabilistic labels, and the probe learns from the drawn labels plus
+  every covered text, weighted by the label model's confidence;
+- ``finetune+weak``: the contrastive fine-tune on the drawn labels plus a
+  seeded draw of confidently weak-labelled texts, then a probe like ``weak``'s
+  on the new embeddings of those texts.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +39,15 @@ import numpy as np
 
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.tasks.label_model import ABSTAIN, DawidSkene
 from selfsim.tasks.probe import LinearProbe, ProbeConfig
 from selfsim.tasks.propagation import LabelPropagation, PropagationConfig
 from selfsim.tasks.self_training import SelfTrainer, SelfTrainingConfig
-from selfsim.training.setfit import ContrastiveFinetuneConfig, contrastive_finetune
+from selfsim.tasks.weak import Labelled, LabellingFunction, apply_functions
+from selfsim.training.setfit import ContrastiveFinetuneConfig, FinetuneReport, contrastive_finetune
 
-METHODS = ("probe", "self-train", "propagation", "finetune", "finetune+self-train")
+METHODS = ("probe", "self-train", "propagation", "finetune", "finetune+self-train", "weak", "finetune+weak")
+WEAK_METHODS = ("weak", "finetune+weak")  # these need labelling functions
 Log = Callable[[str], None]
 
 
@@ -135,12 +146,14 @@ class FewLabelsConfig:
     labels are sampled from and whose rest is unlabelled (None: all of them);
     ``finetune_pool`` is how many unlabelled texts are re-embedded with a
     fine-tuned encoder for ``finetune+self-train`` (the extra unlabelled texts
-    first, then a seeded draw from the pool).
+    first, then a seeded draw from the pool). ``finetune+weak`` adds up to
+    ``weak_finetune_per_class`` weak-labelled texts per class whose label-model
+    confidence is at least ``weak_confidence`` to the fine-tune.
     """
 
     per_class: tuple[int, ...] = (8, 16, 64)
     seeds: int = 5
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = tuple(m for m in METHODS if m not in WEAK_METHODS)
     pool_size: int | None = 20000
     finetune_pool: int = 1000
     pool_seed: int = 0
@@ -148,6 +161,8 @@ class FewLabelsConfig:
     self_training: SelfTrainingConfig = SelfTrainingConfig()
     propagation: PropagationConfig = PropagationConfig()
     finetune: ContrastiveFinetuneConfig = ContrastiveFinetuneConfig()
+    weak_finetune_per_class: int = 256
+    weak_confidence: float = 0.9
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -180,12 +195,16 @@ class MethodResult:
 def evaluate_few_labels(train_texts: Sequence[str], train_labels: Sequence[str], test_texts: Sequence[str],
                         test_labels: Sequence[str], encoder: Encoder, config: FewLabelsConfig = FewLabelsConfig(),
                         extra_unlabelled: Sequence[str] = (), cache: EmbeddingCache | None = None,
-                        log: Log | None = None) -> list[MethodResult]:
+                        log: Log | None = None, functions: Sequence[LabellingFunction] = ()) -> list[MethodResult]:
     """Run every method of ``config`` at every label budget and seed; see the module docstring.
 
     ``extra_unlabelled`` texts (for example a dev split without its labels) join
     the unlabelled pool. ``cache`` lets a caller reuse embeddings across calls.
+    ``functions`` are the labelling functions the weak methods apply.
     """
+    if not functions and any(m in WEAK_METHODS for m in config.methods):
+        raise ConfigError("the weak methods need labelling functions; give a functions file, or drop "
+                          f"{' and '.join(WEAK_METHODS)}.")
     say = log or (lambda message: None)
     cache = cache or EmbeddingCache(encoder)
     pool = _pool(len(train_texts), config.pool_size, config.pool_seed)
@@ -210,10 +229,18 @@ def evaluate_few_labels(train_texts: Sequence[str], train_labels: Sequence[str],
             for method in ("probe", "self-train", "propagation"):
                 if method in config.methods:
                     frozen.run(method, by_method[method])
+            texts = [pool_texts[i] for i in labelled]
+            unlabelled_texts = [pool_texts[i] for i in rest] + list(extra_unlabelled)
             if "finetune" in config.methods or "finetune+self-train" in config.methods:
-                unlabelled_texts = [pool_texts[i] for i in rest] + list(extra_unlabelled)
-                _finetune_run(encoder, [pool_texts[i] for i in labelled], y, unlabelled_texts, len(extra_unlabelled),
-                              test_texts, test_gold, config, seed, by_method)
+                _finetune_run(encoder, texts, y, unlabelled_texts, len(extra_unlabelled), test_texts, test_gold,
+                              config, seed, by_method)
+            if any(m in WEAK_METHODS for m in config.methods):
+                weak = weak_labels(functions, texts, x, y, unlabelled_texts, unlabelled, np.unique(pool_labels))
+                if "weak" in by_method:
+                    frozen.run_weak(weak, by_method["weak"])
+                if "finetune+weak" in by_method:
+                    _finetune_weak_run(encoder, texts, y, unlabelled_texts, weak, test_texts, test_gold, config,
+                                       seed, by_method["finetune+weak"])
             say(f"{k:>3} per class, seed {seed}: " + ", ".join(
                 f"{m} {100 * r.accuracy[-1]:.1f}" for m, r in by_method.items() if len(r.accuracy) > seed))
         results.extend(by_method.values())
@@ -241,22 +268,69 @@ class _FrozenRun:
             model = LabelPropagation(self.config.propagation, self.config.probe).fit(self.x, self.y, self.unlabelled)
         _score(result, model.predict(self.test_x), self.test_y, time.perf_counter() - started)
 
+    def run_weak(self, weak: WeakLabels, result: MethodResult) -> None:
+        started = time.perf_counter()
+        probe = _weighted_probe(self.config.probe, self.x, self.y, self.unlabelled[weak.index], weak)
+        _score(result, probe.predict(self.test_x), self.test_y, weak.seconds + time.perf_counter() - started)
+        result.notes.append(f"seed {self.seed}: {weak.describe()}")
+
+
+@dataclass(frozen=True)
+class WeakLabels:
+    """The label model's verdict on the unlabelled texts some function voted on."""
+
+    index: np.ndarray  # (W,) positions in the unlabelled texts
+    labels: np.ndarray  # (W,) class names
+    confidence: np.ndarray  # (W,) the label model's probability of that class
+    seconds: float
+
+    def describe(self) -> str:
+        """How many texts were weakly labelled, per class, and how confidently."""
+        names, counts = np.unique(self.labels, return_counts=True)
+        spread = ", ".join(f"{n}: {c}" for n, c in zip(names, counts, strict=True))
+        mean = float(self.confidence.mean()) if len(self.confidence) else 0.0
+        return f"{len(self.index)} weak labels ({spread}), mean confidence {mean:.2f}"
+
+    def subset(self, rows: np.ndarray) -> WeakLabels:
+        """These weak labels at ``rows`` only."""
+        return WeakLabels(self.index[rows], self.labels[rows], self.confidence[rows], self.seconds)
+
+
+def weak_labels(functions: Sequence[LabellingFunction], texts: Sequence[str], x: np.ndarray, y: np.ndarray,
+                unlabelled_texts: Sequence[str], unlabelled: np.ndarray, classes: np.ndarray) -> WeakLabels:
+    """Apply ``functions`` to the labelled and unlabelled texts, fit a Dawid–Skene label model on the votes
+    with the labelled texts' classes clamped, and label every unlabelled text at least one function voted on."""
+    started = time.perf_counter()
+    names = [str(c) for c in classes]
+    ids = [f"labelled-{i}" for i in range(len(texts))] + [f"unlabelled-{i}" for i in range(len(unlabelled_texts))]
+    vectors = np.concatenate([x, unlabelled])
+    votes = apply_functions(functions, ids, [*texts, *unlabelled_texts], names, vectors,
+                            Labelled(ids[:len(texts)], x, [str(label) for label in y]))
+    known = np.concatenate([np.searchsorted(classes, y), np.full(len(unlabelled_texts), ABSTAIN)])
+    model = DawidSkene(len(classes)).fit(votes, known=known)
+    rest = votes[len(texts):]
+    index = np.flatnonzero((rest != ABSTAIN).any(axis=1))
+    probabilities = model.predict_proba(rest[index]) if len(index) else np.zeros((0, len(classes)))
+    best = probabilities.argmax(axis=1)
+    return WeakLabels(index, classes[best], probabilities[np.arange(len(best)), best],
+                      time.perf_counter() - started)
+
+
+def _weighted_probe(config: ProbeConfig, x: np.ndarray, y: np.ndarray, weak_x: np.ndarray,
+                    weak: WeakLabels) -> LinearProbe:
+    """The probe on drawn plus weak labels, a weak label weighted by its confidence; calibrated on the drawn."""
+    vectors = np.concatenate([x, weak_x])
+    weights = np.concatenate([np.ones(len(y)), weak.confidence])
+    trusted = np.arange(len(vectors)) < len(y)
+    return LinearProbe(config).fit(vectors, np.concatenate([y, weak.labels]), sample_weight=weights,
+                                   trusted=trusted)
+
 
 def _finetune_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_texts: list[str],
                   extra_count: int, test_texts: Sequence[str], test_y: np.ndarray, config: FewLabelsConfig,
                   seed: int, by_method: dict[str, MethodResult]) -> None:
-    from selfsim.encoders.sentence import SentenceEncoder
-
-    model_dir = getattr(encoder, "model_dir", None)
-    if model_dir is None:
-        raise ConfigError("the contrastive fine-tune needs a sentence-transformers encoder; drop the finetune "
-                          "methods or use one.")
-    scratch = Path(tempfile.mkdtemp(prefix="selfsim-setfit-"))
-    try:
-        started = time.perf_counter()
-        finetune = _seeded(config.finetune, seed)
-        report = contrastive_finetune(model_dir, texts, y, scratch / "model", finetune)
-        tuned = SentenceEncoder(report.model_dir, name="finetuned")
+    started = time.perf_counter()
+    with _finetuned(encoder, texts, y, config, seed) as (tuned, report):
         x = tuned.encode(texts, batch_size=64)
         test_x = tuned.encode(list(test_texts), batch_size=64)
         base_seconds = time.perf_counter() - started
@@ -275,6 +349,43 @@ def _finetune_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_
                    base_seconds + time.perf_counter() - started)
             by_method["finetune+self-train"].notes.append(
                 f"seed {seed}: kept round {trainer.best_round_}, {len(trainer.pseudo_index_)} pseudo-labels")
+
+
+def _finetune_weak_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_texts: list[str],
+                       weak: WeakLabels, test_texts: Sequence[str], test_y: np.ndarray, config: FewLabelsConfig,
+                       seed: int, result: MethodResult) -> None:
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    confident = weak.confidence >= config.weak_confidence
+    chosen = np.sort(np.concatenate([
+        rng.choice(members, size=min(config.weak_finetune_per_class, len(members)), replace=False)
+        for members in (np.flatnonzero(confident & (weak.labels == c)) for c in np.unique(y))]).astype(np.int64))
+    picked = weak.subset(chosen)  # re-embedding every weak-labelled text would cost more than the fine-tune
+    weak_texts = [unlabelled_texts[i] for i in picked.index]
+    with _finetuned(encoder, texts + weak_texts, np.concatenate([y, picked.labels]), config, seed) as (tuned, report):
+        x = tuned.encode(texts, batch_size=64)
+        weak_x = tuned.encode(weak_texts, batch_size=64)
+        test_x = tuned.encode(list(test_texts), batch_size=64)
+    probe = _weighted_probe(config.probe, x, y, weak_x, picked)
+    _score(result, probe.predict(test_x), test_y, weak.seconds + time.perf_counter() - started)
+    result.notes.append(f"seed {seed}: {weak.describe()}; fine-tuned on {len(texts)} drawn + {len(chosen)} weak, "
+                        f"{report.steps} steps, loss {report.first_loss:.3f} -> {report.last_loss:.3f}")
+
+
+@contextmanager
+def _finetuned(encoder: Encoder, texts: list[str], labels: np.ndarray, config: FewLabelsConfig,
+               seed: int) -> Iterator[tuple[Encoder, FinetuneReport]]:
+    """The encoder contrastively fine-tuned on ``texts``/``labels`` in a scratch directory, removed afterwards."""
+    from selfsim.encoders.sentence import SentenceEncoder
+
+    model_dir = getattr(encoder, "model_dir", None)
+    if model_dir is None:
+        raise ConfigError("the contrastive fine-tune needs a sentence-transformers encoder; drop the finetune "
+                          "methods or use one.")
+    scratch = Path(tempfile.mkdtemp(prefix="selfsim-setfit-"))
+    try:
+        report = contrastive_finetune(model_dir, texts, labels, scratch / "model", _seeded(config.finetune, seed))
+        yield SentenceEncoder(report.model_dir, name="finetuned"), report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
