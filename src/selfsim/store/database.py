@@ -28,7 +28,7 @@ from selfsim.errors import ConfigError, NotFoundError, SelfsimError
 from selfsim.store.filters import Filter, compile_filter
 from selfsim.store.lexical import TOKENIZER
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,6 +68,41 @@ CREATE TABLE embeddings (
 CREATE TABLE tombstones (chunk_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
 CREATE INDEX tombstones_generation ON tombstones(generation);
 CREATE VIRTUAL TABLE items_fts USING fts5(text, tokenize='{TOKENIZER}');
+"""
+
+# Metadata about items rather than items (selfsim.store.labels, selfsim.store.interactions): writing it
+# neither bumps the generation nor touches the vector index. Schema 2 added these tables; ``IF NOT EXISTS``
+# lets the same statements upgrade a schema-1 file, where they were made on first write.
+_ITEM_METADATA_SCHEMA = """
+CREATE TABLE IF NOT EXISTS labels (
+    task TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    label TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    probabilities TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (task, source, item_id)
+);
+CREATE INDEX IF NOT EXISTS labels_item ON labels(item_id);
+CREATE TABLE IF NOT EXISTS interactions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL,
+    item TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    event TEXT NOT NULL DEFAULT '',
+    weight REAL NOT NULL DEFAULT 1.0,
+    UNIQUE (user, item, timestamp, event)
+);
+CREATE INDEX IF NOT EXISTS interactions_user ON interactions(user, timestamp, seq);
+CREATE INDEX IF NOT EXISTS interactions_item ON interactions(item);
+CREATE TABLE IF NOT EXISTS user_vectors (
+    model TEXT NOT NULL,
+    user TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (model, user)
+);
 """
 
 
@@ -119,9 +154,7 @@ class Database:
             raise SelfsimError(f"{path} already exists; open it instead, or pick a new path.")
         database = cls(path, _connect(path))
         with database.transaction():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    database.connection.execute(statement)
+            _execute_script(database.connection, _SCHEMA + _ITEM_METADATA_SCHEMA)
             database._set_meta("schema_version", SCHEMA_VERSION)
             database._set_meta("generation", 0)
             database._set_meta("config", config.to_dict())
@@ -135,7 +168,11 @@ class Database:
                                 "(selfsim index makes one).")
         database = cls(path, _connect(path))
         version = int(database.get_meta("schema_version", 0))
-        if version != SCHEMA_VERSION:
+        if version == 1:  # schema 1 made the labels and interaction tables on first write
+            with database.transaction():
+                _execute_script(database.connection, _ITEM_METADATA_SCHEMA)
+                database._set_meta("schema_version", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
             raise SelfsimError(f"{path.parent} was written by a different selfsim (schema {version}); "
                                f"use the version that made it or re-index into a new collection.")
         return database
@@ -533,6 +570,13 @@ def _metadata_json(record: Record) -> str:
     except (TypeError, ValueError) as error:
         raise ConfigError(f"the metadata of item {record.id!r} cannot be stored as JSON ({error}); use text, "
                           "finite numbers, booleans, lists and mappings.") from None
+
+
+def _execute_script(connection: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated DDL statements inside the caller's transaction (``executescript`` would commit)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            connection.execute(statement)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

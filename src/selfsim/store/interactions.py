@@ -1,7 +1,7 @@
 """Interactions in the collection: who touched which item when, and the user vectors a recommender learned.
 
-Events live in the collection's SQLite file, in tables made on first write,
-like labels (:mod:`selfsim.store.labels`). An item of an event may or may not
+Events live in the collection's SQLite file, in the ``interactions`` and
+``user_vectors`` tables of :mod:`selfsim.store.database`, beside the labels. An item of an event may or may not
 also be a text item of the collection: events are about ids, and when an id is
 also a text item its embedding is there for content-aware recommendation.
 Writing events or user vectors does not bump the store generation and never
@@ -21,27 +21,6 @@ from selfsim.data.interactions import Interaction, InteractionLog
 from selfsim.errors import NotFoundError
 from selfsim.store.database import Database
 
-_TABLES = (
-    """CREATE TABLE IF NOT EXISTS interactions (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        user TEXT NOT NULL,
-        item TEXT NOT NULL,
-        timestamp REAL NOT NULL,
-        event TEXT NOT NULL DEFAULT '',
-        weight REAL NOT NULL DEFAULT 1.0,
-        UNIQUE (user, item, timestamp, event)
-    )""",
-    "CREATE INDEX IF NOT EXISTS interactions_user ON interactions(user, timestamp, seq)",
-    "CREATE INDEX IF NOT EXISTS interactions_item ON interactions(item)",
-    """CREATE TABLE IF NOT EXISTS user_vectors (
-        model TEXT NOT NULL,
-        user TEXT NOT NULL,
-        vector BLOB NOT NULL,
-        created_at REAL NOT NULL,
-        PRIMARY KEY (model, user)
-    )""",
-)
-
 
 @dataclass(frozen=True)
 class InteractionStats:
@@ -59,15 +38,6 @@ class InteractionStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def _exists(self, table: str = "interactions") -> bool:
-        row = self.database.connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
-        return row is not None
-
-    def _create(self) -> None:
-        for statement in _TABLES:
-            self.database.connection.execute(statement)
-
     # -- writes ----------------------------------------------------------------------------------
 
     def put(self, interactions: Iterable[Interaction]) -> int:
@@ -75,7 +45,6 @@ class InteractionStore:
         rows = [(e.user, e.item, float(e.timestamp), e.event or "", float(e.weight)) for e in interactions]
         connection = self.database.connection
         with self.database.transaction():
-            self._create()
             before = connection.total_changes
             connection.executemany(
                 "INSERT OR IGNORE INTO interactions (user, item, timestamp, event, weight) VALUES (?, ?, ?, ?, ?)",
@@ -85,8 +54,6 @@ class InteractionStore:
 
     def delete_user(self, user: str) -> int:
         """Forget a user's events and vectors; returns how many events went."""
-        if not self._exists():
-            return 0
         with self.database.transaction():
             cursor = self.database.connection.execute("DELETE FROM interactions WHERE user = ?", (user,))
             self.database.connection.execute("DELETE FROM user_vectors WHERE user = ?", (user,))
@@ -97,7 +64,6 @@ class InteractionStore:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         now = time.time()
         with self.database.transaction():
-            self._create()
             self.database.connection.execute("DELETE FROM user_vectors WHERE model = ?", (model,))
             self.database.connection.executemany(
                 "INSERT INTO user_vectors (model, user, vector, created_at) VALUES (?, ?, ?, ?)",
@@ -107,8 +73,6 @@ class InteractionStore:
 
     def stats(self) -> InteractionStats:
         """Counts of events, users and items, and of items that are also text items."""
-        if not self._exists():
-            return InteractionStats(0, 0, 0, 0)
         connection = self.database.connection
         events, users, items = connection.execute(
             "SELECT COUNT(*), COUNT(DISTINCT user), COUNT(DISTINCT item) FROM interactions").fetchone()
@@ -119,9 +83,6 @@ class InteractionStore:
 
     def log(self) -> InteractionLog:
         """Every user's items in time order (ties in the order they were stored)."""
-        if not self._exists():
-            raise NotFoundError(f"{self.database.path.parent} holds no interactions; import some with "
-                                "`selfsim interactions import` first.")
         sequences: dict[str, list[str]] = {}
         for user, item in self.database.connection.execute(
                 "SELECT user, item FROM interactions ORDER BY user, timestamp, seq"):
@@ -133,7 +94,7 @@ class InteractionStore:
 
     def history(self, user: str) -> list[str]:
         """The items of ``user`` in time order; an unknown user is an error."""
-        rows = [] if not self._exists() else self.database.connection.execute(
+        rows = self.database.connection.execute(
             "SELECT item FROM interactions WHERE user = ? ORDER BY timestamp, seq", (user,)).fetchall()
         if not rows:
             raise NotFoundError(f"no user {user!r} in the interactions of {self.database.path.parent}; check the id, "
@@ -142,8 +103,6 @@ class InteractionStore:
 
     def user_vectors(self, model: str, users: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
         """``(users, vectors)`` stored for ``model`` (all users, or those given that have one)."""
-        if not self._exists("user_vectors"):
-            return [], np.zeros((0, 0), dtype=np.float32)
         rows = self.database.connection.execute(
             "SELECT user, vector FROM user_vectors WHERE model = ? ORDER BY user", (model,)).fetchall()
         if users is not None:

@@ -8,9 +8,10 @@ classifier's own confident guesses (``pseudo``), labelling functions
 most one label per task and source, so a prediction never overwrites what a
 person said.
 
-The labels live in the collection's SQLite file, in a table made on first
-write; they are metadata about items, not items, so writing them does not bump
-the store generation and never touches the vector index.
+The labels live in the collection's SQLite file, in the ``labels`` table of
+:mod:`selfsim.store.database`; they are metadata about items, not items, so
+writing them does not bump the store generation and never touches the vector
+index.
 """
 
 from __future__ import annotations
@@ -27,20 +28,6 @@ from selfsim.store.database import Database
 
 LabelSource = Literal["human", "pseudo", "weak", "predicted"]
 SOURCES: tuple[str, ...] = ("human", "pseudo", "weak", "predicted")
-
-_TABLE = """
-CREATE TABLE IF NOT EXISTS labels (
-    task TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    label TEXT NOT NULL,
-    confidence REAL NOT NULL,
-    probabilities TEXT,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (task, source, item_id)
-)
-"""
-_INDEX = "CREATE INDEX IF NOT EXISTS labels_item ON labels(item_id)"
 
 
 @dataclass(frozen=True)
@@ -73,11 +60,6 @@ class LabelStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def _exists(self) -> bool:
-        row = self.database.connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").fetchone()
-        return row is not None
-
     # -- writes ----------------------------------------------------------------------------------
 
     def put(self, task: str, labels: Iterable[Label], *, replace_source: bool = False) -> int:
@@ -107,8 +89,6 @@ class LabelStore:
         now = time.time()
         connection = self.database.connection
         with self.database.transaction():
-            connection.execute(_TABLE)
-            connection.execute(_INDEX)
             if replace_source:
                 for source in sorted({label.source for label in labels}):
                     connection.execute("DELETE FROM labels WHERE task = ? AND source = ?", (task, source))
@@ -122,8 +102,6 @@ class LabelStore:
 
     def delete(self, task: str, source: str | None = None) -> int:
         """Remove a task's labels (only those from ``source`` if given); returns how many went."""
-        if not self._exists():
-            return 0
         with self.database.transaction():
             if source is None:
                 cursor = self.database.connection.execute("DELETE FROM labels WHERE task = ?", (task,))
@@ -136,8 +114,6 @@ class LabelStore:
 
     def tasks(self) -> list[LabelSetInfo]:
         """Every label set in the collection with its counts per source and class."""
-        if not self._exists():
-            return []
         counts: dict[str, dict[str, Counter[str]]] = {}
         for task, source, label, n in self.database.connection.execute(
                 "SELECT task, source, label, COUNT(*) FROM labels GROUP BY task, source, label"):
