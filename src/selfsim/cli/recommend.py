@@ -45,7 +45,8 @@ def _training_config(epochs: int, objective: str, contrastive_weight: float, lea
                                   threads=threads)
 
 
-EpochsOption = Annotated[int, typer.Option(help="Most training epochs (early stopping usually ends sooner).")]
+EpochsOption = Annotated[int, typer.Option(help="Training epochs; the learning rate decays linearly to 0 over them "
+                                                 "(early stopping may end sooner).")]
 ObjectiveOption = Annotated[str, typer.Option(help="next_item (causal, SASRec) or masked_item (BERT4Rec).")]
 ContrastiveOption = Annotated[float, typer.Option(help="Weight of the contrastive auxiliary loss (0 = off).")]
 RateOption = Annotated[float, typer.Option(help="Peak AdamW learning rate.")]
@@ -115,7 +116,7 @@ def interactions_info(collection: CollectionArg, json_output: JsonOption = False
 @interactions_app.command("train")
 def train(
     collection: CollectionArg,
-    epochs: EpochsOption = 200,
+    epochs: EpochsOption = _TRAINING.epochs,
     objective: ObjectiveOption = "next_item",
     contrastive_weight: ContrastiveOption = 0.0,
     learning_rate: RateOption = _TRAINING.optimizer.learning_rate,
@@ -221,7 +222,7 @@ def similar_items(
 def eval_recommend(
     file: Annotated[Path, typer.Argument(help="Interactions: .txt 'user item item ...' lines, or an event file.")],
     model: Annotated[Path | None, typer.Option(help="Score this trained model directory instead of training.")] = None,
-    epochs: EpochsOption = 200,
+    epochs: EpochsOption = _TRAINING.epochs,
     objective: ObjectiveOption = "next_item",
     contrastive_weight: ContrastiveOption = 0.0,
     learning_rate: RateOption = _TRAINING.optimizer.learning_rate,
