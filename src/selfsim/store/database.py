@@ -26,84 +26,7 @@ from selfsim.data.chunking import Chunk
 from selfsim.data.records import Record
 from selfsim.errors import ConfigError, NotFoundError, SelfsimError
 from selfsim.store.filters import Filter, compile_filter
-from selfsim.store.lexical import TOKENIZER
-
-SCHEMA_VERSION = 2
-
-_SCHEMA = f"""
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE items (
-    key INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    text TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{{}}',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    generation INTEGER NOT NULL
-);
-CREATE TABLE chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so vector ids stay unambiguous
-    item_key INTEGER NOT NULL REFERENCES items(key),
-    position INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    generation INTEGER NOT NULL
-);
-CREATE INDEX chunks_item ON chunks(item_key);
-CREATE INDEX chunks_generation ON chunks(generation);
-CREATE TABLE encoders (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    version TEXT NOT NULL,
-    dim INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    UNIQUE (name, version)
-);
-CREATE TABLE embeddings (
-    chunk_id INTEGER NOT NULL REFERENCES chunks(id),
-    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
-    vector BLOB NOT NULL,
-    PRIMARY KEY (chunk_id, encoder_id)
-);
-CREATE TABLE tombstones (chunk_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
-CREATE INDEX tombstones_generation ON tombstones(generation);
-CREATE VIRTUAL TABLE items_fts USING fts5(text, tokenize='{TOKENIZER}');
-"""
-
-# Metadata about items rather than items (selfsim.store.labels, selfsim.store.interactions): writing it
-# neither bumps the generation nor touches the vector index. Schema 2 added these tables; ``IF NOT EXISTS``
-# lets the same statements upgrade a schema-1 file, where they were made on first write.
-_ITEM_METADATA_SCHEMA = """
-CREATE TABLE IF NOT EXISTS labels (
-    task TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    label TEXT NOT NULL,
-    confidence REAL NOT NULL,
-    probabilities TEXT,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (task, source, item_id)
-);
-CREATE INDEX IF NOT EXISTS labels_item ON labels(item_id);
-CREATE TABLE IF NOT EXISTS interactions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    user TEXT NOT NULL,
-    item TEXT NOT NULL,
-    timestamp REAL NOT NULL,
-    event TEXT NOT NULL DEFAULT '',
-    weight REAL NOT NULL DEFAULT 1.0,
-    UNIQUE (user, item, timestamp, event)
-);
-CREATE INDEX IF NOT EXISTS interactions_user ON interactions(user, timestamp, seq);
-CREATE INDEX IF NOT EXISTS interactions_item ON interactions(item);
-CREATE TABLE IF NOT EXISTS user_vectors (
-    model TEXT NOT NULL,
-    user TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (model, user)
-);
-"""
+from selfsim.store.schema import SCHEMA_VERSION, create_tables, upgrade_from_schema_1
 
 
 @dataclass(frozen=True)
@@ -154,7 +77,7 @@ class Database:
             raise SelfsimError(f"{path} already exists; open it instead, or pick a new path.")
         database = cls(path, _connect(path))
         with database.transaction():
-            _execute_script(database.connection, _SCHEMA + _ITEM_METADATA_SCHEMA)
+            create_tables(database.connection)
             database._set_meta("schema_version", SCHEMA_VERSION)
             database._set_meta("generation", 0)
             database._set_meta("config", config.to_dict())
@@ -170,7 +93,7 @@ class Database:
         version = int(database.get_meta("schema_version", 0))
         if version == 1:  # schema 1 made the labels and interaction tables on first write
             with database.transaction():
-                _execute_script(database.connection, _ITEM_METADATA_SCHEMA)
+                upgrade_from_schema_1(database.connection)
                 database._set_meta("schema_version", SCHEMA_VERSION)
         elif version != SCHEMA_VERSION:
             raise SelfsimError(f"{path.parent} was written by a different selfsim (schema {version}); "
@@ -570,13 +493,6 @@ def _metadata_json(record: Record) -> str:
     except (TypeError, ValueError) as error:
         raise ConfigError(f"the metadata of item {record.id!r} cannot be stored as JSON ({error}); use text, "
                           "finite numbers, booleans, lists and mappings.") from None
-
-
-def _execute_script(connection: sqlite3.Connection, script: str) -> None:
-    """Run ``;``-separated DDL statements inside the caller's transaction (``executescript`` would commit)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            connection.execute(statement)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
