@@ -28,6 +28,8 @@ TARGET = 90.0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--base", default="all-MiniLM-L6-v2",
+                        help="the model to fine-tune: a registry name or a sentence-transformers directory")
     parser.add_argument("--objective", default="cosent")
     parser.add_argument("--options", default="{}", help="objective options as JSON, e.g. '{\"scale\": 20}'")
     parser.add_argument("--epochs", type=float, default=4.0)
@@ -72,7 +74,7 @@ def main() -> None:
         if done[0] % 100 == 0:
             print(f"step {done[0]}/{steps} {time.perf_counter() - started:.0f} s", flush=True)
 
-    report = train_text_encoder("all-MiniLM-L6-v2", train, args.output, config, data_kind="scored",
+    report = train_text_encoder(args.base, train, args.output, config, data_kind="scored",
                                 validator=StsValidator(dev), data_description="STS-B train (5,749 pairs)",
                                 progress=progress, resume=args.resume)
     print(json.dumps(report.to_dict(), indent=1), flush=True)
@@ -83,7 +85,7 @@ def main() -> None:
     write_result(name, {
         "data": str(args.data / "stsb"), "split": "train on train.tsv; select best checkpoint on dev.tsv and "
         "report dev.tsv (dev is both the selection and the reported set)",
-        "base_model": "all-MiniLM-L6-v2", "objective": args.objective, "options": json.loads(args.options),
+        "base_model": args.base, "objective": args.objective, "options": json.loads(args.options),
         "settings": {"seed": args.seed, "epochs": args.epochs, "learning_rate": args.lr, "batch_size": args.batch_size,
                      "warmup_ratio": args.warmup, "decay": args.decay, "weight_decay": 0.01, "max_length": 128,
                      "eval_every_steps": args.eval_every, "optimizer": "AdamW (decoupled weight decay)"},

@@ -89,3 +89,20 @@ def test_weak_methods_without_functions_are_refused() -> None:
     config = FewLabelsConfig(per_class=(1,), seeds=1, methods=("weak",))
     with pytest.raises(ConfigError, match="labelling functions"):
         evaluate_few_labels(["good", "bad"], ["pos", "neg"], ["good"], ["pos"], WordEncoder(), config)
+
+
+def test_fine_tune_methods_share_one_fine_tune_per_draw(encoder) -> None:  # noqa: ANN001 - the real encoder
+    from selfsim.tasks.weak import KeywordFunction
+    from selfsim.training.setfit import ContrastiveFinetuneConfig
+
+    train = ["a wonderful film", "superb and moving", "I loved it", "a good cast", "good fun",
+             "a dull mess", "boring and stupid", "I hated it", "a bad plot", "bad acting"]
+    labels = ["pos"] * 5 + ["neg"] * 5
+    functions = [KeywordFunction("praise", "pos", ["good"]), KeywordFunction("scorn", "neg", ["bad"])]
+    config = FewLabelsConfig(per_class=(2,), seeds=1, methods=("finetune", "finetune+weak"), pool_size=None,
+                             finetune=ContrastiveFinetuneConfig(min_steps=2, max_steps=2))
+    results = evaluate_few_labels(train, labels, ["a good film", "a bad film"], ["pos", "neg"], encoder, config,
+                                  functions=functions)
+    assert [r.method for r in results] == ["finetune", "finetune+weak"]
+    assert all(len(r.accuracy) == 1 for r in results)
+    assert "fine-tuned on the 4 drawn labels, 2 steps" in results[1].notes[0]

@@ -17,9 +17,14 @@ seeds. Methods:
   text, a label model (Dawid–Skene, the drawn labels clamped) turns the votes
   into probabilistic labels, and the probe learns from the drawn labels plus
   every covered text, weighted by the label model's confidence;
-- ``finetune+weak``: the contrastive fine-tune on the drawn labels plus a
-  seeded draw of confidently weak-labelled texts, then a probe like ``weak``'s
-  on the new embeddings of those texts.
+- ``finetune+weak``: the encoder of ``finetune`` (fine-tuned on the drawn
+  labels only: pairs from noisy weak labels would teach it their mistakes),
+  then a probe like ``weak``'s on every covered text, each text represented by
+  its frozen and its fine-tuned embedding side by side, so the probe keeps
+  what the pretrained space knows and adds what the few labels taught.
+
+The fine-tune runs once per draw; ``finetune``, ``finetune+self-train`` and
+``finetune+weak`` all use that one encoder.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from selfsim.training.setfit import ContrastiveFinetuneConfig, FinetuneReport, c
 
 METHODS = ("probe", "self-train", "propagation", "finetune", "finetune+self-train", "weak", "finetune+weak")
 WEAK_METHODS = ("weak", "finetune+weak")  # these need labelling functions
+FINETUNE_METHODS = ("finetune", "finetune+self-train", "finetune+weak")  # these share one fine-tune per draw
 Log = Callable[[str], None]
 
 
@@ -146,9 +152,7 @@ class FewLabelsConfig:
     labels are sampled from and whose rest is unlabelled (None: all of them);
     ``finetune_pool`` is how many unlabelled texts are re-embedded with a
     fine-tuned encoder for ``finetune+self-train`` (the extra unlabelled texts
-    first, then a seeded draw from the pool). ``finetune+weak`` adds up to
-    ``weak_finetune_per_class`` weak-labelled texts per class whose label-model
-    confidence is at least ``weak_confidence`` to the fine-tune.
+    first, then a seeded draw from the pool).
     """
 
     per_class: tuple[int, ...] = (8, 16, 64)
@@ -161,8 +165,6 @@ class FewLabelsConfig:
     self_training: SelfTrainingConfig = SelfTrainingConfig()
     propagation: PropagationConfig = PropagationConfig()
     finetune: ContrastiveFinetuneConfig = ContrastiveFinetuneConfig()
-    weak_finetune_per_class: int = 256
-    weak_confidence: float = 0.9
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -231,16 +233,14 @@ def evaluate_few_labels(train_texts: Sequence[str], train_labels: Sequence[str],
                     frozen.run(method, by_method[method])
             texts = [pool_texts[i] for i in labelled]
             unlabelled_texts = [pool_texts[i] for i in rest] + list(extra_unlabelled)
-            if "finetune" in config.methods or "finetune+self-train" in config.methods:
-                _finetune_run(encoder, texts, y, unlabelled_texts, len(extra_unlabelled), test_texts, test_gold,
-                              config, seed, by_method)
+            weak = None
             if any(m in WEAK_METHODS for m in config.methods):
                 weak = weak_labels(functions, texts, x, y, unlabelled_texts, unlabelled, np.unique(pool_labels))
                 if "weak" in by_method:
                     frozen.run_weak(weak, by_method["weak"])
-                if "finetune+weak" in by_method:
-                    _finetune_weak_run(encoder, texts, y, unlabelled_texts, weak, test_texts, test_gold, config,
-                                       seed, by_method["finetune+weak"])
+            if any(m in FINETUNE_METHODS for m in config.methods):
+                _finetune_run(encoder, texts, unlabelled_texts, len(extra_unlabelled), test_texts, frozen, weak,
+                              by_method)
             say(f"{k:>3} per class, seed {seed}: " + ", ".join(
                 f"{m} {100 * r.accuracy[-1]:.1f}" for m, r in by_method.items() if len(r.accuracy) > seed))
         results.extend(by_method.values())
@@ -326,9 +326,11 @@ def _weighted_probe(config: ProbeConfig, x: np.ndarray, y: np.ndarray, weak_x: n
                                    trusted=trusted)
 
 
-def _finetune_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_texts: list[str],
-                  extra_count: int, test_texts: Sequence[str], test_y: np.ndarray, config: FewLabelsConfig,
-                  seed: int, by_method: dict[str, MethodResult]) -> None:
+def _finetune_run(encoder: Encoder, texts: list[str], unlabelled_texts: list[str], extra_count: int,
+                  test_texts: Sequence[str], frozen: _FrozenRun, weak: WeakLabels | None,
+                  by_method: dict[str, MethodResult]) -> None:
+    """Fine-tune the encoder on one draw's labels, then score every fine-tune method of ``by_method`` with it."""
+    config, seed, y = frozen.config, frozen.seed, frozen.y
     started = time.perf_counter()
     with _finetuned(encoder, texts, y, config, seed) as (tuned, report):
         x = tuned.encode(texts, batch_size=64)
@@ -337,7 +339,8 @@ def _finetune_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_
         if "finetune" in by_method:
             started = time.perf_counter()
             probe = LinearProbe(config.probe).fit(x, y)
-            _score(by_method["finetune"], probe.predict(test_x), test_y, base_seconds + time.perf_counter() - started)
+            _score(by_method["finetune"], probe.predict(test_x), frozen.test_y,
+                   base_seconds + time.perf_counter() - started)
             by_method["finetune"].notes.append(f"seed {seed}: {report.steps} steps, loss {report.first_loss:.3f} -> "
                                                f"{report.last_loss:.3f}, {report.seconds:.0f} s")
         if "finetune+self-train" in by_method:
@@ -345,31 +348,24 @@ def _finetune_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_
             unlabelled = tuned.encode(_finetune_pool(unlabelled_texts, extra_count, config.finetune_pool, seed),
                                       batch_size=64)
             trainer = SelfTrainer(_seeded(config.self_training, seed), config.probe).fit(x, y, unlabelled)
-            _score(by_method["finetune+self-train"], trainer.predict(test_x), test_y,
+            _score(by_method["finetune+self-train"], trainer.predict(test_x), frozen.test_y,
                    base_seconds + time.perf_counter() - started)
             by_method["finetune+self-train"].notes.append(
                 f"seed {seed}: kept round {trainer.best_round_}, {len(trainer.pseudo_index_)} pseudo-labels")
+        if "finetune+weak" in by_method and weak is not None:
+            started = time.perf_counter()
+            weak_x = tuned.encode([unlabelled_texts[i] for i in weak.index], batch_size=64)
+            probe = _weighted_probe(config.probe, _side_by_side(frozen.x, x), y,
+                                    _side_by_side(frozen.unlabelled[weak.index], weak_x), weak)
+            _score(by_method["finetune+weak"], probe.predict(_side_by_side(frozen.test_x, test_x)), frozen.test_y,
+                   weak.seconds + base_seconds + time.perf_counter() - started)
+            by_method["finetune+weak"].notes.append(f"seed {seed}: {weak.describe()}; encoder fine-tuned on the "
+                                                    f"{len(texts)} drawn labels, {report.steps} steps")
 
 
-def _finetune_weak_run(encoder: Encoder, texts: list[str], y: np.ndarray, unlabelled_texts: list[str],
-                       weak: WeakLabels, test_texts: Sequence[str], test_y: np.ndarray, config: FewLabelsConfig,
-                       seed: int, result: MethodResult) -> None:
-    started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    confident = weak.confidence >= config.weak_confidence
-    chosen = np.sort(np.concatenate([
-        rng.choice(members, size=min(config.weak_finetune_per_class, len(members)), replace=False)
-        for members in (np.flatnonzero(confident & (weak.labels == c)) for c in np.unique(y))]).astype(np.int64))
-    picked = weak.subset(chosen)  # re-embedding every weak-labelled text would cost more than the fine-tune
-    weak_texts = [unlabelled_texts[i] for i in picked.index]
-    with _finetuned(encoder, texts + weak_texts, np.concatenate([y, picked.labels]), config, seed) as (tuned, report):
-        x = tuned.encode(texts, batch_size=64)
-        weak_x = tuned.encode(weak_texts, batch_size=64)
-        test_x = tuned.encode(list(test_texts), batch_size=64)
-    probe = _weighted_probe(config.probe, x, y, weak_x, picked)
-    _score(result, probe.predict(test_x), test_y, weak.seconds + time.perf_counter() - started)
-    result.notes.append(f"seed {seed}: {weak.describe()}; fine-tuned on {len(texts)} drawn + {len(chosen)} weak, "
-                        f"{report.steps} steps, loss {report.first_loss:.3f} -> {report.last_loss:.3f}")
+def _side_by_side(frozen: np.ndarray, tuned: np.ndarray) -> np.ndarray:
+    """Frozen and fine-tuned unit vectors concatenated, scaled back to unit length; (N, D1 + D2)."""
+    return np.concatenate([frozen, tuned], axis=1) / np.sqrt(2.0)
 
 
 @contextmanager
