@@ -291,10 +291,6 @@ class WeakLabels:
         mean = float(self.confidence.mean()) if len(self.confidence) else 0.0
         return f"{len(self.index)} weak labels ({spread}), mean confidence {mean:.2f}"
 
-    def subset(self, rows: np.ndarray) -> WeakLabels:
-        """These weak labels at ``rows`` only."""
-        return WeakLabels(self.index[rows], self.labels[rows], self.confidence[rows], self.seconds)
-
 
 def weak_labels(functions: Sequence[LabellingFunction], texts: Sequence[str], x: np.ndarray, y: np.ndarray,
                 unlabelled_texts: Sequence[str], unlabelled: np.ndarray, classes: np.ndarray) -> WeakLabels:
