@@ -175,9 +175,17 @@ def test_labels_store_prefers_human_over_predicted_and_checks_sources(reviews: P
 @pytest.mark.slow
 def test_fit_with_a_contrastive_fine_tune_saves_the_encoder_and_predicts_with_it(reviews: Path, tmp_path: Path) -> None:
     invoke(labels_app, "import", reviews, human_labels(tmp_path), "--task", "sentiment")
+    functions = write(tmp_path / "lf.yaml", "functions:\n"
+                      "  - {name: praise, label: pos, keywords: [wonderful, loved, best, great, excellent]}\n"
+                      "  - {name: scorn, label: neg, keywords: [dull, worst, boring, terrible, awful, hated]}\n")
+    weak = json.loads(invoke(app, "weak", reviews, "--functions", functions, "--task", "sentiment",
+                             "--json").stdout)  # type: ignore[attr-defined]
     report = json.loads(invoke(app, "fit", reviews, "--task", "sentiment", "--finetune",
                                "--json").stdout)  # type: ignore[attr-defined]
     assert report["finetune_steps"] > 0
+    # the encoder learns from the six human labels only; the head from those and the weak ones
+    assert weak["written"] > weak["gold_covered"]
+    assert report["finetune_labels"] == 6 and report["labelled"] == 6 + weak["written"] - weak["gold_covered"]
     assert (reviews / "classifiers" / "sentiment" / "encoder" / "modules.json").is_file()
     answers = json.loads(invoke(app, "predict", reviews, "a dreadful, boring film", "--task", "sentiment",
                                 "--json").stdout)  # type: ignore[attr-defined]
