@@ -1,7 +1,7 @@
 """Interactions in the collection: who touched which item when, and the user vectors a recommender learned.
 
 Events live in the collection's SQLite file, in the ``interactions`` and
-``user_vectors`` tables of :mod:`selfsim.store.database`, beside the labels.
+``user_vectors`` tables of :mod:`selfsim.store.schema`, beside the labels.
 An item of an event may or may not also be a text item of the collection:
 events are about ids, and when an id is also a text item its embedding is
 there for content-aware recommendation.
