@@ -31,7 +31,7 @@ from typing import IO, Any, Literal
 import numpy as np
 
 from selfsim.data.readers import FORMATS, detect_format, json_object, open_parquet
-from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.errors import ConfigError, InputError, NotFoundError, RecordError
 
 InteractionFileFormat = Literal["auto", "events", "sequences"]
 SEQUENCE_SUFFIXES = (".txt", ".seq")
@@ -112,7 +112,7 @@ def _read_sequences(path: Path, config: InteractionReadConfig) -> Iterator[ReadR
             if not parts:
                 continue
             if len(parts) < 2:
-                yield location, InputError(path.name, location, f"has a user ({parts[0]!r}) but no items",
+                yield location, RecordError(path.name, location, f"has a user ({parts[0]!r}) but no items",
                                            "write 'user item item ...' or pass --on-error skip")
                 continue
             user = parts[0]
@@ -147,7 +147,7 @@ def _read_events(path: Path, config: InteractionReadConfig) -> Iterator[ReadResu
         try:
             columns = reader.fieldnames or []
         except UnicodeDecodeError as error:
-            raise InputError(path.name, "line 1", f"is not valid {config.encoding} ({error.reason})",
+            raise RecordError(path.name, "line 1", f"is not valid {config.encoding} ({error.reason})",
                              "re-save the file as UTF-8 or name its encoding with --encoding") from None
         _check_columns(path, columns, config)
         while True:
@@ -157,7 +157,7 @@ def _read_events(path: Path, config: InteractionReadConfig) -> Iterator[ReadResu
                 return
             except UnicodeDecodeError as error:
                 location = f"after line {reader.line_num}"
-                yield location, InputError(path.name, location, f"is not valid {config.encoding} ({error.reason})",
+                yield location, RecordError(path.name, location, f"is not valid {config.encoding} ({error.reason})",
                                            "re-save the file as UTF-8 or name its encoding with --encoding")
                 return
             location = f"line {reader.line_num}"
@@ -181,7 +181,7 @@ def _check_columns(path: Path, columns: Sequence[str], config: InteractionReadCo
     for name, option in ((config.user_field, "--user-field"), (config.item_field, "--item-field"),
                          (config.time_field, "--time-field")):
         if name not in columns:
-            raise InputError(path.name, "", f"has no {name!r} column (its columns are {', '.join(columns)})",
+            raise RecordError(path.name, "", f"has no {name!r} column (its columns are {', '.join(columns)})",
                              f"name that column with {option}")
 
 
@@ -198,7 +198,7 @@ def _lines(handle: IO[str], path: Path, config: InteractionReadConfig) -> Iterat
         try:
             line = handle.readline()
         except UnicodeDecodeError as error:
-            yield number, InputError(path.name, f"line {number}", f"is not valid {config.encoding} ({error.reason})",
+            yield number, RecordError(path.name, f"line {number}", f"is not valid {config.encoding} ({error.reason})",
                                      "re-save the file as UTF-8 or name its encoding with --encoding")
             return
         if not line:
@@ -211,16 +211,16 @@ def _event(raw: dict[str, Any], source: str, location: str,
     user, item = _field(raw, config.user_field), _field(raw, config.item_field)
     if user is None or item is None:
         missing = config.user_field if user is None else config.item_field
-        return InputError(source, location, f"has no {missing!r} field",
+        return RecordError(source, location, f"has no {missing!r} field",
                           f"give every event a user and an item, or name the field with "
                           f"--{'user' if user is None else 'item'}-field")
     stamp = raw.get(config.time_field)
     if stamp is None:
-        return InputError(source, location, f"has no {config.time_field!r} field",
+        return RecordError(source, location, f"has no {config.time_field!r} field",
                           "give every event a timestamp (seconds or ISO date), or name it with --time-field")
     timestamp = _timestamp(stamp)
     if timestamp is None:
-        return InputError(source, location, f"has a timestamp {stamp!r} that is neither a number nor an ISO date",
+        return RecordError(source, location, f"has a timestamp {stamp!r} that is neither a number nor an ISO date",
                           "write seconds since 1970 or a date such as 2024-05-01T12:00:00")
     weight = raw.get(config.weight_field, 1.0)
     try:
@@ -228,7 +228,7 @@ def _event(raw: dict[str, Any], source: str, location: str,
         if not math.isfinite(weight):
             raise ValueError
     except (TypeError, ValueError):
-        return InputError(source, location, f"has a weight {raw.get(config.weight_field)!r} that is not a number",
+        return RecordError(source, location, f"has a weight {raw.get(config.weight_field)!r} that is not a number",
                           "write a finite number or leave the weight out")
     event = raw.get(config.event_field)
     return Interaction(user, item, timestamp, None if event is None else str(event), weight)
@@ -355,7 +355,7 @@ def read_log(path: str | Path, config: InteractionReadConfig = InteractionReadCo
     """Read a whole interaction file into an :class:`InteractionLog` (bad lines per ``config.on_error``)."""
     interactions, _ = collect_interactions([path], config)
     if not interactions:
-        raise InputError(Path(path).name, "", "holds no interactions", "give it one event or one user line at least")
+        raise RecordError(Path(path).name, "", "holds no interactions", "give it one event or one user line at least")
     return InteractionLog.from_interactions(interactions)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.errors import ConfigError, NotFoundError, RecordError
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,16 @@ def read_label_file(path: str | Path) -> list[LabelRow]:
     for location, record in raw:
         label = record.get("label")
         if label is None or not str(label).strip():
-            raise InputError(path.name, location, "has no label", "give every row a 'label'")
+            raise RecordError(path.name, location, "has no label", "give every row a 'label'")
         item_id = record.get("id")
         text = record.get("text")
         if (item_id is None or str(item_id) == "") and (text is None or not str(text).strip()):
-            raise InputError(path.name, location, "has neither an 'id' nor a 'text'",
+            raise RecordError(path.name, location, "has neither an 'id' nor a 'text'",
                              "name the item by its id or its exact text")
         try:
             confidence = float(record.get("confidence", 1.0) or 1.0)
         except (TypeError, ValueError):
-            raise InputError(path.name, location, "has a confidence that is not a number",
+            raise RecordError(path.name, location, "has a confidence that is not a number",
                              "use a number between 0 and 1") from None
         rows.append(LabelRow(str(label).strip(), None if item_id in (None, "") else str(item_id),
                              None if text is None else str(text), confidence, location))
@@ -97,9 +97,9 @@ def _jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                raise InputError(path.name, f"line {number}", "is not valid JSON", "fix the line") from None
+                raise RecordError(path.name, f"line {number}", "is not valid JSON", "fix the line") from None
             if not isinstance(record, dict):
-                raise InputError(path.name, f"line {number}", "is not a JSON object",
+                raise RecordError(path.name, f"line {number}", "is not a JSON object",
                                  'write {"id": ..., "label": ...}')
             yield f"line {number}", record
 
@@ -109,7 +109,7 @@ def _delimited(path: Path, delimiter: str) -> Iterator[tuple[str, dict[str, Any]
         reader = csv.reader(handle, delimiter=delimiter)
         header = [h.strip().lower() for h in next(reader, [])]
         if "label" not in header or not ({"id", "text"} & set(header)):
-            raise InputError(path.name, "line 1", "has no header naming 'label' and 'id' or 'text'",
+            raise RecordError(path.name, "line 1", "has no header naming 'label' and 'id' or 'text'",
                              "start the file with a header such as id<TAB>label")
         for number, values in enumerate(reader, 2):
             if not any(v.strip() for v in values):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from selfsim.errors import InputError, NotFoundError
+from selfsim.errors import NotFoundError, RecordError
 
 Kind = Literal["scored", "labelled", "pairs", "triplets", "texts"]
 KINDS: tuple[str, ...] = ("scored", "labelled", "pairs", "triplets", "texts")
@@ -75,12 +75,12 @@ def read_examples(path: str | Path, kind: Kind, score_max: float | None = None) 
     """
     path = Path(path)
     if kind not in KINDS:
-        raise InputError(path.name, "", f"cannot be read as {kind!r} examples", f"use one of {', '.join(KINDS)}")
+        raise RecordError(path.name, "", f"cannot be read as {kind!r} examples", f"use one of {', '.join(KINDS)}")
     if not path.is_file():
         raise NotFoundError(f"{path} does not exist; check the path of the training file.")
     examples = [_example(row, kind, path.name, location) for location, row in _rows(path, kind)]
     if not examples:
-        raise InputError(path.name, "", "holds no examples", "give at least one row of data")
+        raise RecordError(path.name, "", "holds no examples", "give at least one row of data")
     if kind == "scored":
         examples = _rescale(examples, path.name, score_max)
     return examples
@@ -89,7 +89,7 @@ def read_examples(path: str | Path, kind: Kind, score_max: float | None = None) 
 def _example(row: dict[str, Any], kind: str, source: str, location: str) -> Example:
     missing = [name for name in _NEEDS[kind] if row.get(name) in (None, "")]
     if missing:
-        raise InputError(source, location, f"has no {', '.join(missing)}",
+        raise RecordError(source, location, f"has no {', '.join(missing)}",
                          f"{kind} examples need the columns {', '.join(_NEEDS[kind])}")
     if kind == "texts":
         return Example((str(row["text"]),))
@@ -99,10 +99,10 @@ def _example(row: dict[str, Any], kind: str, source: str, location: str) -> Exam
     try:
         label = float(row["score"])
     except (TypeError, ValueError):
-        raise InputError(source, location, f"has the score {row['score']!r}, which is not a number",
+        raise RecordError(source, location, f"has the score {row['score']!r}, which is not a number",
                          "write a number in the score column") from None
     if kind == "labelled" and label not in (0.0, 1.0):
-        raise InputError(source, location, f"has the label {row['score']!r}",
+        raise RecordError(source, location, f"has the label {row['score']!r}",
                          "label similar pairs 1 and dissimilar pairs 0")
     return Example(texts, label)
 
@@ -113,7 +113,7 @@ def _rescale(examples: list[Example], source: str, score_max: float | None) -> l
     if score_max is None:
         score_max = 1.0 if top <= 1.0 else 5.0
     if low < 0 or top > score_max:
-        raise InputError(source, "", f"has scores from {low:g} to {top:g}",
+        raise RecordError(source, "", f"has scores from {low:g} to {top:g}",
                          f"use scores between 0 and {score_max:g} (or give the scale's maximum)")
     return [Example(e.texts, float(e.label or 0.0) / score_max) for e in examples]
 
@@ -135,13 +135,13 @@ def _rows(path: Path, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
                     columns = _canonical([c.strip().lower() for c in cells], kind)
                     missing = [n for n in _NEEDS[kind] if n not in columns]
                     if missing:
-                        raise InputError(path.name, f"line {number}",
+                        raise RecordError(path.name, f"line {number}",
                                          f"(the header) has no column {', '.join(missing)}",
                                          f"{kind} examples need the columns {', '.join(_NEEDS[kind])}")
                     continue
                 columns = _POSITIONAL[kind]
             if len(cells) < len(columns):
-                raise InputError(path.name, f"line {number}", f"has {len(cells)} columns, not {len(columns)}",
+                raise RecordError(path.name, f"line {number}", f"has {len(cells)} columns, not {len(columns)}",
                                  f"write {', '.join(columns)} separated by "
                                  f"{'commas' if delimiter == ',' else 'tabs'}")
             yield f"line {number}", dict(zip(columns, cells, strict=False))
@@ -170,10 +170,10 @@ def _jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise InputError(path.name, f"line {number}", f"is not valid JSON ({error.msg})",
+                raise RecordError(path.name, f"line {number}", f"is not valid JSON ({error.msg})",
                                  "fix the line") from None
             if not isinstance(row, dict):
-                raise InputError(path.name, f"line {number}", "is not a JSON object", "write one object per line")
+                raise RecordError(path.name, f"line {number}", "is not a JSON object", "write one object per line")
             names = [k.lower() for k in row]
             values = dict(zip(names, row.values(), strict=True))
             for wanted, aliases in _ALIASES.items():

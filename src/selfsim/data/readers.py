@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from selfsim.config import IngestConfig
 from selfsim.data.records import Record
-from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.errors import ConfigError, InputError, NotFoundError, RecordError
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv",
            ".parquet": "parquet"}
@@ -61,12 +61,12 @@ def make_record(raw: dict[str, Any], source: str, location: str, config: IngestC
     present = [f for f in config.text_fields if f in raw and raw[f] is not None]
     if not present:
         names = " or ".join(repr(f) for f in config.text_fields)
-        raise InputError(source, location, f"has no {names} field",
+        raise RecordError(source, location, f"has no {names} field",
                          "name the field that holds the text with --text-field")
     parts = [_as_text(raw[f]) for f in present]
     text = " ".join(p.strip() for p in parts if p.strip())
     if not text:
-        raise InputError(source, location, f"has an empty {present[0]!r} field",
+        raise RecordError(source, location, f"has an empty {present[0]!r} field",
                          "give it some text or pass --on-error skip to leave it out")
     if config.id_field in raw and raw[config.id_field] not in (None, ""):
         item_id = _as_text(raw[config.id_field]).strip()
@@ -130,12 +130,12 @@ def _decode_lines(path: Path, config: IngestConfig) -> Iterator[tuple[int, str |
             try:
                 yield number, raw.decode(first_encoding if number == 1 and first_encoding else config.encoding)
             except UnicodeDecodeError as error:
-                yield number, InputError(
+                yield number, RecordError(
                     path.name, f"line {number}",
                     f"is not valid {config.encoding} (byte 0x{raw[error.start]:02x} at column {error.start + 1})",
                     "re-save the file as UTF-8 or name its encoding with --encoding")
             except gzip.BadGzipFile as error:
-                raise InputError(path.name, "", f"is not a readable gzip file ({error})",
+                raise RecordError(path.name, "", f"is not a readable gzip file ({error})",
                                  "check the file or remove its .gz suffix") from error
 
 
@@ -146,7 +146,7 @@ def _decode_stream(path: Path, config: IngestConfig) -> Iterator[tuple[int, str 
             for number, line in enumerate(handle, start=1):  # noqa: B007 - number is used after the loop
                 yield number, line
         except UnicodeDecodeError as error:
-            raise InputError(path.name, f"after line {number}", f"is not valid {config.encoding} ({error.reason})",
+            raise RecordError(path.name, f"after line {number}", f"is not valid {config.encoding} ({error.reason})",
                              "re-save the file as UTF-8 or name its encoding with --encoding") from None
 
 
@@ -155,10 +155,10 @@ def json_object(line: str, path: Path, location: str, example: str) -> dict[str,
     try:
         raw = json.loads(line)
     except json.JSONDecodeError as error:
-        return InputError(path.name, location, f"is not valid JSON ({error.msg} at column {error.colno})",
+        return RecordError(path.name, location, f"is not valid JSON ({error.msg} at column {error.colno})",
                           "fix the line or pass --on-error skip to leave it out")
     if not isinstance(raw, dict):
-        return InputError(path.name, location, "is not a JSON object", f"write one object per line, such as {example}")
+        return RecordError(path.name, location, "is not a JSON object", f"write one object per line, such as {example}")
     return raw
 
 
@@ -197,7 +197,7 @@ def _read_delimited(path: Path, config: IngestConfig, delimiter: str) -> Iterato
     columns = reader.fieldnames or []
     if not pending and not any(f in columns for f in config.text_fields):
         names = " or ".join(repr(f) for f in config.text_fields)
-        raise InputError(path.name, "", f"has no {names} column (its columns are {', '.join(columns)})",
+        raise RecordError(path.name, "", f"has no {names} column (its columns are {', '.join(columns)})",
                          "name the text column with --text-field")
     for row in reader:
         while pending:
@@ -248,7 +248,7 @@ def open_parquet(path: Path) -> Any:
     try:
         return pq.ParquetFile(path)
     except Exception as error:  # pyarrow raises several types for a bad file
-        raise InputError(path.name, "", f"is not a readable Parquet file ({error})",
+        raise RecordError(path.name, "", f"is not a readable Parquet file ({error})",
                          "check that the file was written completely") from error
 
 
@@ -257,7 +257,7 @@ def _read_parquet(path: Path, config: IngestConfig) -> Iterator[ReadResult]:
     columns = parquet.schema_arrow.names
     if not any(f in columns for f in config.text_fields):
         names = " or ".join(repr(f) for f in config.text_fields)
-        raise InputError(path.name, "", f"has no {names} column (its columns are {', '.join(columns)})",
+        raise RecordError(path.name, "", f"has no {names} column (its columns are {', '.join(columns)})",
                          "name the text column with --text-field")
     number = 0
     for batch in parquet.iter_batches(batch_size=4096):

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from selfsim.encoders.base import Encoder
-from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.errors import ConfigError, NotFoundError, RecordError
 from selfsim.tasks.label_model import ABSTAIN, DawidSkene
 from selfsim.tasks.probe import LinearProbe, ProbeConfig
 from selfsim.tasks.propagation import LabelPropagation, PropagationConfig
@@ -73,9 +73,9 @@ def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError:
-                    raise InputError(path.name, f"line {number}", "is not valid JSON", "fix the line") from None
+                    raise RecordError(path.name, f"line {number}", "is not valid JSON", "fix the line") from None
                 if not isinstance(row, dict) or "text" not in row or "label" not in row:
-                    raise InputError(path.name, f"line {number}", "has no 'text' and 'label' fields",
+                    raise RecordError(path.name, f"line {number}", "has no 'text' and 'label' fields",
                                      "give every line both")
                 texts.append(str(row["text"]))
                 labels.append(str(row["label"]))
@@ -85,7 +85,7 @@ def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
         rows = list(csv.reader(handle, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t"
                                else csv.QUOTE_MINIMAL))
     if not rows:
-        raise InputError(path.name, "", "is empty", "give it label and text columns")
+        raise RecordError(path.name, "", "is empty", "give it label and text columns")
     header = [h.strip().lower() for h in rows[0]]
     if "label" in header and "text" in header:
         label_at, text_at, body, first = header.index("label"), header.index("text"), rows[1:], 2
@@ -93,7 +93,7 @@ def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
         label_at, text_at, body, first = 0, 1, rows, 1
     for number, row in enumerate(body, first):
         if len(row) <= max(label_at, text_at) or not row[text_at].strip():
-            raise InputError(path.name, f"line {number}", "has no label and text",
+            raise RecordError(path.name, f"line {number}", "has no label and text",
                              "write each row as label<TAB>text")
         labels.append(row[label_at].strip())
         texts.append(row[text_at])

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.errors import ConfigError, NotFoundError, RecordError
 from selfsim.tasks.baselines import LDATopics, LSATopics
 from selfsim.tasks.coherence import npmi_coherence, topic_diversity
 from selfsim.tasks.reduce import umap_installed
@@ -81,10 +81,10 @@ def read_labelled_texts(path: str | Path, text_field: str = "text", label_field:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise InputError(path.name, f"line {number}", f"is not valid JSON ({error.msg})", "fix the line") \
+                raise RecordError(path.name, f"line {number}", f"is not valid JSON ({error.msg})", "fix the line") \
                     from None
             if not isinstance(row.get(text_field), str) or row.get(label_field) is None:
-                raise InputError(path.name, f"line {number}", f"has no {text_field!r} text or no {label_field!r}",
+                raise RecordError(path.name, f"line {number}", f"has no {text_field!r} text or no {label_field!r}",
                                  "give every line both (or pick the fields with --text-field/--label-field)")
             ids.append(str(row.get(id_field, number)))
             texts.append(row[text_field])
@@ -92,7 +92,7 @@ def read_labelled_texts(path: str | Path, text_field: str = "text", label_field:
             if limit is not None and len(texts) >= limit:
                 break
     if not texts:
-        raise InputError(path.name, "", "holds no rows", "write one JSON object per line")
+        raise RecordError(path.name, "", "holds no rows", "write one JSON object per line")
     return LabelledTexts(ids, texts, labels)
 
 

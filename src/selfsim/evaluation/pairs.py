@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from selfsim.encoders.base import Encoder, ProgressCallback
-from selfsim.errors import InputError, NotFoundError
+from selfsim.errors import NotFoundError, RecordError
 from selfsim.tasks.calibration import Calibration, calibrate_threshold, scores_at
 from selfsim.tasks.pairs import PairScorer, pair_features
 
@@ -74,18 +74,18 @@ def read_pairs(path: str | Path) -> LabelledPairs:
             if not row or not "".join(row).strip():
                 continue
             if len(row) < 3:
-                raise InputError(path.name, f"line {number}", "does not have three tab-separated columns",
+                raise RecordError(path.name, f"line {number}", "does not have three tab-separated columns",
                                  "write label, sentence1 and sentence2 on each line")
             label = row[0].strip()
             if label not in ("0", "1"):
                 if number == 1:
                     continue  # a header line
-                raise InputError(path.name, f"line {number}", f"has the label {label!r}", "use 0 or 1")
+                raise RecordError(path.name, f"line {number}", f"has the label {label!r}", "use 0 or 1")
             labels.append(int(label))
             first.append(row[1])
             second.append(row[2])
     if not labels:
-        raise InputError(path.name, "", "holds no labelled pairs", "write label, sentence1 and sentence2 rows")
+        raise RecordError(path.name, "", "holds no labelled pairs", "write label, sentence1 and sentence2 rows")
     return LabelledPairs(first, second, np.array(labels, dtype=np.int64))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from selfsim.config import SearchConfig, SearchMode
 from selfsim.data.records import Record
 from selfsim.encoders.base import Encoder, ProgressCallback
-from selfsim.errors import InputError, NotFoundError
+from selfsim.errors import NotFoundError, RecordError
 from selfsim.store.collection import Store
 from selfsim.tasks.search import search
 
@@ -43,7 +43,7 @@ def read_corpus(path: str | Path) -> Iterator[Record]:
     """BEIR corpus records, text = title + " " + text, title kept as metadata."""
     for number, row in _jsonl(Path(path)):
         if "_id" not in row or "text" not in row:
-            raise InputError(Path(path).name, f"line {number}", "has no '_id' or 'text' field",
+            raise RecordError(Path(path).name, f"line {number}", "has no '_id' or 'text' field",
                              "use the BEIR layout: {\"_id\": ..., \"title\": ..., \"text\": ...}")
         title = (row.get("title") or "").strip()
         text = f"{title} {row['text']}".strip()
@@ -55,7 +55,7 @@ def read_queries(path: str | Path) -> dict[str, str]:
     queries = {}
     for number, row in _jsonl(Path(path)):
         if "_id" not in row or not isinstance(row.get("text"), str):
-            raise InputError(Path(path).name, f"line {number}", "has no '_id' or 'text' field",
+            raise RecordError(Path(path).name, f"line {number}", "has no '_id' or 'text' field",
                              "use the BEIR layout: {\"_id\": ..., \"text\": ...}")
         queries[str(row["_id"])] = row["text"]
     return queries
@@ -73,7 +73,7 @@ def read_qrels(path: str | Path) -> Qrels:
             if number == 1 and row and not _is_number(row[-1]):
                 continue  # header
             if len(row) < 3:
-                raise InputError(path.name, f"line {number}", "does not have three tab-separated columns",
+                raise RecordError(path.name, f"line {number}", "does not have three tab-separated columns",
                                  "write query-id, corpus-id and score per line")
             qrels.setdefault(row[0], {})[row[1]] = float(row[2])
     return qrels
@@ -96,7 +96,7 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
                 try:
                     yield number, json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise InputError(path.name, f"line {number}", f"is not valid JSON ({error.msg})",
+                    raise RecordError(path.name, f"line {number}", f"is not valid JSON ({error.msg})",
                                      "fix the line") from None
 
 
@@ -142,7 +142,7 @@ def evaluate_retrieval(store: Store, encoder: Encoder, queries: dict[str, str], 
     """Search every query that has judgements, in each mode, and average the metrics."""
     judged = [qid for qid in queries if qid in qrels]
     if not judged:
-        raise InputError("", "", "no query has relevance judgements", "check that --queries and --qrels match")
+        raise RecordError("", "", "no query has relevance judgements", "check that --queries and --qrels match")
     cached = _PrecomputedQueries(encoder, [queries[q] for q in judged])
     results = []
     for mode in modes:

@@ -24,7 +24,7 @@ import numpy as np
 from selfsim.config import CollectionConfig
 from selfsim.data.chunking import Chunk
 from selfsim.data.records import Record
-from selfsim.errors import ConfigError, NotFoundError, SelfsimError
+from selfsim.errors import ConfigError, ConflictError, InputError, NotFoundError
 from selfsim.store.filters import Filter, compile_filter
 from selfsim.store.schema import SCHEMA_VERSION, create_tables, upgrade_from_schema_1
 
@@ -74,7 +74,7 @@ class Database:
     def create(cls, path: Path, config: CollectionConfig) -> Database:
         """Make a new database file at ``path`` holding ``config``."""
         if path.exists():
-            raise SelfsimError(f"{path} already exists; open it instead, or pick a new path.")
+            raise ConflictError(f"{path} already exists; open it instead, or pick a new path.")
         database = cls(path, _connect(path))
         with database.transaction():
             create_tables(database.connection)
@@ -96,7 +96,7 @@ class Database:
                 upgrade_from_schema_1(database.connection)
                 database._set_meta("schema_version", SCHEMA_VERSION)
         elif version != SCHEMA_VERSION:
-            raise SelfsimError(f"{path.parent} was written by a different selfsim (schema {version}); "
+            raise ConfigError(f"{path.parent} was written by a different selfsim (schema {version}); "
                                f"use the version that made it or re-index into a new collection.")
         return database
 
@@ -219,7 +219,7 @@ class Database:
                 "SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM embeddings e "
                 "WHERE e.chunk_id = c.id AND e.encoder_id = ?)", (encoder_id,)).fetchone()[0]
             if missing:
-                raise SelfsimError(f"{missing} chunks have no vector from the new encoder yet; embed them first.")
+                raise ConflictError(f"{missing} chunks have no vector from the new encoder yet; embed them first.")
             row = self.connection.execute("SELECT name FROM encoders WHERE id = ?", (encoder_id,)).fetchone()
             if row is None:
                 raise ConfigError(f"no encoder with id {encoder_id} in {self.path.parent}.")
@@ -253,14 +253,14 @@ class Database:
         seen: set[str] = set()
         for item_id in ids:
             if item_id in seen:
-                raise SelfsimError(f"the id {item_id!r} appears twice in one batch; give each item its own id.")
+                raise InputError(f"the id {item_id!r} appears twice in one batch; give each item its own id.")
             seen.add(item_id)
         connection = self.connection
         with self.transaction():
             existing = self._keys_for(ids)
             if existing and not replace:
                 first = next(iter(existing))
-                raise SelfsimError(f"an item with id {first!r} already exists; use upsert to replace it.")
+                raise ConflictError(f"an item with id {first!r} already exists; use upsert to replace it.")
             generation = self._next_generation()
             self._remove_chunks([existing[i] for i in ids if i in existing], generation)
             for item in items:

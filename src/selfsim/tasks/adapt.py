@@ -24,7 +24,7 @@ import numpy as np
 
 from selfsim.data.pair_files import Example
 from selfsim.encoders.base import Encoder
-from selfsim.errors import ConfigError, SelfsimError
+from selfsim.errors import ConfigError, ConflictError, SelfsimError
 from selfsim.store.collection import Store
 from selfsim.training.schedules import OptimizerConfig
 from selfsim.training.text import TextTrainConfig, TrainReport, train_text_encoder
@@ -219,7 +219,7 @@ def reembed(store: Store, encoder: Encoder, progress: Progress | None = None, ba
             if type(error) is not SelfsimError:  # a real problem, not chunks written meanwhile
                 raise
             continue
-    raise SelfsimError("the collection kept changing while it was re-embedded; run adapt again when writes pause.")
+    raise ConflictError("the collection kept changing while it was re-embedded; run adapt again when writes pause.")
 
 
 def with_options(config: AdaptConfig, **changes: Any) -> AdaptConfig:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from selfsim.errors import SelfsimError
+from selfsim.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ def _check(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     labels = np.asarray(labels).reshape(-1).astype(bool)
     if len(scores) != len(labels):
-        raise SelfsimError("there must be one label per score.")
+        raise InputError("there must be one label per score.")
     if len(scores) == 0 or not labels.any() or labels.all():
-        raise SelfsimError("calibration needs labelled pairs of both kinds; give some positive (1) and "
+        raise InputError("calibration needs labelled pairs of both kinds; give some positive (1) and "
                            "some negative (0) pairs.")
     return scores, labels
 

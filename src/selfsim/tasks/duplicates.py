@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import connected_components
 from threadpoolctl import threadpool_limits
 
 from selfsim.data.shingles import text_fingerprint
-from selfsim.errors import ConfigError, SelfsimError
+from selfsim.errors import ConfigError, NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.filters import Filter
 from selfsim.tasks.minhash import MinHashConfig, MinHasher
@@ -317,7 +317,7 @@ class DuplicateFinder:
         config = self.config
         count = len(ids)
         if count == 0:
-            raise SelfsimError("there are no items to compare; index some items first (or loosen the filter).")
+            raise NotFoundError("there are no items to compare; index some items first (or loosen the filter).")
         if config.semantic and vectors is None:
             raise ConfigError("semantic duplicates need vectors; pass them or switch semantic off.")
         if (config.exact or config.lexical or config.keep in ("longest", "shortest")) and texts is None:
@@ -422,7 +422,7 @@ def find_duplicates(store: Store, config: DuplicatesConfig = DuplicatesConfig(),
     """
     items = {item.id: item.text for item in store.iterate(filter)}
     if not items:
-        raise SelfsimError(f"{store.directory} has no items{' passing the filter' if filter else ''}; "
+        raise NotFoundError(f"{store.directory} has no items{' passing the filter' if filter else ''}; "
                            "index some items first.")
     if config.semantic:
         ids, vectors = store.item_vectors(filter)

@@ -18,7 +18,7 @@ from selfsim.data.chunking import chunk_text
 from selfsim.data.readers import detect_format, read_records
 from selfsim.data.records import Record
 from selfsim.encoders.base import Encoder
-from selfsim.errors import InputError, NotFoundError, SelfsimError
+from selfsim.errors import InputError, NotFoundError, RecordError
 from selfsim.store.collection import Store
 from selfsim.store.database import PreparedItem
 
@@ -40,10 +40,10 @@ class IngestReport:
         return self.items / self.seconds if self.seconds > 0 else 0.0
 
 
-class StoppedAtError(InputError):
+class StoppedAtError(RecordError):
     """A bad record under ``on_error="stop"``; carries how much was stored before it."""
 
-    def __init__(self, error: InputError, stored: int) -> None:
+    def __init__(self, error: RecordError, stored: int) -> None:
         super().__init__(error.source, error.location, error.problem,
                          f"{error.advice} ({stored} items before it were stored)")
         self.stored = stored
@@ -70,7 +70,7 @@ def write_records(store: Store, encoder: Encoder, records: Iterable[Record], *, 
     batch: dict[str, Record] = {}
     for record in records:
         if not replace and record.id in batch:
-            raise SelfsimError(f"the id {record.id!r} appears twice; give each item its own id, or use upsert "
+            raise InputError(f"the id {record.id!r} appears twice; give each item its own id, or use upsert "
                                "to let the later one win.")
         batch[record.id] = record  # with upsert, a repeated id keeps its last version
         if len(batch) >= batch_size:

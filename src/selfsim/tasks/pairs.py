@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from selfsim.data.shingles import normalise_text
-from selfsim.errors import ConfigError, NotFoundError, SelfsimError
+from selfsim.errors import ConfigError, InputError, NotFoundError
 
 FEATURES = ("cosine", "word_jaccard", "content_jaccard", "containment", "bigram_jaccard", "char_jaccard",
             "length_ratio", "number_jaccard", "numbers_differ", "name_jaccard", "sequence_ratio", "coverage_min",
@@ -101,7 +101,7 @@ class PairScorer:
 
         labels = np.asarray(labels).astype(int)
         if len(np.unique(labels)) < 2:
-            raise SelfsimError("fitting a pair scorer needs both positive and negative pairs.")
+            raise InputError("fitting a pair scorer needs both positive and negative pairs.")
         self.mean_ = features.mean(axis=0)
         self.scale_ = np.where(features.std(axis=0) > 1e-9, features.std(axis=0), 1.0)
         model = LogisticRegression(C=self.regularisation, max_iter=self.max_iter)

@@ -33,7 +33,7 @@ from selfsim.data.interactions import (
     read_interactions,
 )
 from selfsim.encoders.sequence import SequenceConfig, SequenceModel
-from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.errors import ConfigError, InputError, NotFoundError, RecordError
 from selfsim.store.collection import Store
 from selfsim.store.interactions import InteractionStore
 from selfsim.tasks.clusters import make_clusterer
@@ -238,7 +238,7 @@ def import_interactions(store: Store, paths: Sequence[str | Path],
                 if config.on_error == "stop":
                     report.stored += interactions.put(batch)
                     report.events += len(batch)
-                    raise InputError(result.source, result.location, result.problem,
+                    raise RecordError(result.source, result.location, result.problem,
                                      f"{result.advice} ({report.events} events before it were stored)")
                 report.skipped.append(result)
                 continue

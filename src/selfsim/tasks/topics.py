@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from selfsim.errors import ConfigError, SelfsimError
+from selfsim.errors import ConfigError, NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.filters import Filter
 from selfsim.tasks.clusters import CLUSTERERS, Clusterer, KMeansClusterer, choose_k, make_clusterer, silhouette
@@ -109,7 +109,7 @@ class TopicModel:
         """Run the three stages."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(vectors) == 0:
-            raise SelfsimError("there are no items to cluster; index some items first (or loosen the filter).")
+            raise NotFoundError("there are no items to cluster; index some items first (or loosen the filter).")
         ids = list(ids) if ids is not None else [str(i) for i in range(len(vectors))]
         seconds: dict[str, float] = {}
         started = time.perf_counter()
@@ -174,7 +174,7 @@ def fit_topics(vectors: np.ndarray, texts: Sequence[str], ids: Sequence[str] | N
     """Build the stages from ``config``, choose k if needed, fit, and measure coherence and diversity."""
     count = len(vectors)
     if count == 0:
-        raise SelfsimError("there are no items to cluster; index some items first (or loosen the filter).")
+        raise NotFoundError("there are no items to cluster; index some items first (or loosen the filter).")
     if config.k is not None and config.uses_k and config.k > count:
         raise ConfigError(f"k={config.k} is larger than the {count} items to cluster; choose k of at most {count}.")
     started = time.perf_counter()
@@ -251,7 +251,7 @@ def cluster_collection(store: Store, config: TopicConfig = TopicConfig(), filter
     """Fit topics over the items of a collection passing ``filter`` (one vector per item: its chunks' mean)."""
     ids, vectors = store.item_vectors(filter)
     if not ids:
-        raise SelfsimError(f"{store.directory} has no items{' passing the filter' if filter else ''}; "
+        raise NotFoundError(f"{store.directory} has no items{' passing the filter' if filter else ''}; "
                            "index some items first.")
     texts = {item.id: item.text for item in store.iterate(filter)}
     return fit_topics(vectors, [texts[i] for i in ids], ids, config, measure)
