@@ -29,6 +29,7 @@ from selfsim.registry import load_encoder
 from selfsim.store.collection import DATABASE_FILE, Store
 from selfsim.store.database import StoredItem
 from selfsim.store.filters import Filter
+from selfsim.store.integrity import CheckReport
 from selfsim.store.labels import LabelStore
 from selfsim.tasks import classify as classify_task
 from selfsim.tasks import ingest
@@ -262,14 +263,22 @@ class Collection:
         return recommend_task.user_segments(self.store, k, seed)
 
     def info(self) -> dict[str, Any]:
-        """A summary: path, counts, encoder, index spec and generation."""
+        """A summary: path, counts, encoder, index spec, generation and whether the vector index
+        agrees with the store (one vector per chunk: no ghosts, none missing, none twice)."""
         _, name, version, dim = self.store.encoder
         config = self.store.config
-        index = self.store.index
-        return {"path": str(self.store.directory), "items": len(self),
-                "chunks": self.store.database.count_chunks(), "encoder": name, "encoder_version": version,
-                "dim": dim, "index": config.index, "index_in_use": index.built_spec,
-                "generation": self.store.generation, "chunking": config.to_dict()["chunking"]}
+        agreement = self.store.agreement()
+        return {"path": str(self.store.directory), "items": len(self), "chunks": agreement.chunks,
+                "encoder": name, "encoder_version": version, "dim": dim, "index": config.index,
+                "index_in_use": self.store.index.built_spec, "generation": agreement.generation,
+                "index_vectors": agreement.vectors, "index_ghosts": agreement.ghosts,
+                "index_missing": agreement.missing, "index_duplicates": agreement.duplicates,
+                "index_agrees": agreement.agrees, "chunking": config.to_dict()["chunking"]}
+
+    def check(self, repair: bool = False) -> CheckReport:
+        """Verify SQLite's integrity and that the vector index agrees with the store; with ``repair``
+        an index that disagrees is rebuilt from the stored vectors and saved."""
+        return self.store.check(repair)
 
 
 def _as_record(record: RecordLike) -> Record:

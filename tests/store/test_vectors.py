@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from selfsim.errors import ConfigError
-from selfsim.store.vectors import MANIFEST, VectorIndex
+from selfsim.store.vectors import LOCK, MANIFEST, VectorIndex
 
 DIM = 16
 
@@ -113,9 +115,52 @@ def test_a_newer_save_replaces_the_older_file(tmp_path: Path) -> None:
     index.save(tmp_path)
     index.generation = 2
     index.save(tmp_path)
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == [MANIFEST, "vectors-000000000002.faiss"]
+    files = sorted(p.name for p in tmp_path.iterdir() if p.name != LOCK)
+    assert files[0] == MANIFEST and len(files) == 2 and files[1].startswith("vectors-000000000002-")
     assert VectorIndex.load(tmp_path).generation == 2  # type: ignore[union-attr]
+
+
+def test_an_older_save_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    newer = VectorIndex.build("Flat", DIM, IDS, VECTORS, generation=5)
+    assert newer.save(tmp_path)
+    older = VectorIndex.build("Flat", DIM, IDS[:2], VECTORS[:2], generation=4)
+    assert not older.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path)
+    assert loaded is not None and loaded.generation == 5 and loaded.size == len(IDS)
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("vectors-")]) == 1
+
+
+def test_a_save_removes_what_a_dead_save_left_behind(tmp_path: Path) -> None:
+    VectorIndex.build("Flat", DIM, IDS, VECTORS, generation=1).save(tmp_path)
+    (tmp_path / "vectors-000000000002-999-dead.faiss.tmp").write_bytes(b"half written")
+    (tmp_path / f"{MANIFEST}.999-dead.tmp").write_text("{")
+    VectorIndex.build("Flat", DIM, IDS, VECTORS, generation=3).save(tmp_path)
+    assert sorted(p.name.split("-")[1] if p.name.startswith("vectors-") else p.name
+                  for p in tmp_path.iterdir()) == sorted([MANIFEST, LOCK, "000000000003"])
+
+
+def _save_many(directory: str, worker: int) -> int:
+    rng = np.random.default_rng(worker)
+    for step in range(40):
+        generation = int(rng.integers(1, 1000))
+        VectorIndex.build("Flat", DIM, IDS, VECTORS, generation=generation).save(Path(directory))
+        loaded = VectorIndex.load(Path(directory))
+        assert loaded is not None and loaded.size == len(IDS), (worker, step)
+    return worker
+
+
+def test_saves_from_many_processes_never_fail_or_lose_the_index(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert sorted(pool.map(_save_many, [str(tmp_path)] * 4, range(4))) == [0, 1, 2, 3]
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("vectors-")] == [manifest["file"]]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("spec", ["Flat", "HNSW8", "IVF4,Flat"])
+def test_ids_lists_what_the_index_holds(spec: str) -> None:
+    index = VectorIndex.build(spec, DIM, IDS, VECTORS)
+    assert sorted(index.ids().tolist()) == sorted(IDS.tolist())
 
 
 def test_missing_or_corrupt_indexes_load_as_none(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from selfsim import __version__
-from selfsim.cli import classify, cluster, duplicates, evaluate, index, recommend, search
+from selfsim.cli import check, classify, cluster, duplicates, evaluate, index, recommend, search
 from selfsim.cli import train as train_cli
 from selfsim.cli.common import errors
 from selfsim.errors import SelfsimError
@@ -21,6 +21,7 @@ app.command()(index.reindex)
 app.command()(search.search)
 app.command()(search.get)
 app.command()(search.info)
+app.command()(check.check)
 app.command()(duplicates.duplicates)
 app.command()(cluster.cluster)
 app.add_typer(classify.app, name="classify")

@@ -21,10 +21,13 @@ from selfsim.config import CollectionConfig
 from selfsim.errors import ConfigError
 from selfsim.store.database import Database, PreparedItem, StoredItem
 from selfsim.store.filters import Filter
+from selfsim.store.integrity import CheckReport, IndexAgreement, compare
 from selfsim.store.vectors import VectorIndex
 
 DATABASE_FILE = "collection.sqlite"
 INDEX_DIR = "index"
+# Generations of deletions kept after the saved index reflects them, for open indexes still behind.
+TOMBSTONE_RETENTION = 1000
 
 
 class Store:
@@ -67,10 +70,12 @@ class Store:
             if self._closed:
                 return
             self._closed = True
-            if self._wrote or self._index is not None:
-                self.sync()
-                self.save_index()
-            self.database.close()
+            try:
+                if self._wrote or self._index is not None:
+                    self.sync()
+                    self.save_index()
+            finally:
+                self.database.close()
 
     @property
     def config(self) -> CollectionConfig:
@@ -170,8 +175,14 @@ class Store:
             return self._index
 
     def sync(self) -> None:
-        """Bring the in-memory vector index up to the database's generation."""
-        with self._lock:
+        """Bring the in-memory vector index up to the database's generation.
+
+        The generation, the deletions still remembered and the changes since the index's own
+        generation are read in one snapshot, so a writer committing meanwhile is neither half
+        applied nor applied twice. An index older than the forgotten deletions cannot be caught
+        up (it would keep their vectors as ghosts), so it is rebuilt.
+        """
+        with self._lock, self.database.snapshot():
             generation = self.database.generation
             if self._index is None:
                 self._index = VectorIndex.load(self.directory / INDEX_DIR)
@@ -182,6 +193,9 @@ class Store:
                     return
             index = self._index
             if index.generation == generation and not index.wants_rebuild:
+                return
+            if not self._usable(index):
+                self.rebuild_index()
                 return
             changes = self.database.changes_since(index.generation, self.encoder[0])
             if len(changes.removed_ids) and not index.can_remove:
@@ -195,9 +209,10 @@ class Store:
                 self.rebuild_index()  # enough vectors now to train the index that was asked for
 
     def _usable(self, index: VectorIndex) -> bool:
-        pruned_to = int(self.database.get_meta("tombstones_pruned_to", 0))
+        """Whether ``index`` can be caught up: same spec and dimension, and no deletion after its
+        generation forgotten."""
         return (index.spec == self.config.index and index.dim == self.encoder[3]
-                and pruned_to <= index.generation <= self.database.generation)
+                and self.database.pruned_to <= index.generation <= self.database.generation)
 
     def rebuild_index(self, spec: str | None = None) -> None:
         """Build the vector index afresh from the stored vectors (with a new ``spec`` if given)."""
@@ -206,8 +221,9 @@ class Store:
                 VectorIndex.check_spec(spec, self.encoder[3])
                 config = self.config
                 self.database.set_config(CollectionConfig(config.encoder, spec, config.chunking))
-            generation = self.database.generation
-            batches = list(self.database.vectors(self.encoder[0]))
+            with self.database.snapshot():  # the vectors read are exactly those of `generation`
+                generation = self.database.generation
+                batches = list(self.database.vectors(self.encoder[0]))
             dim = self.encoder[3]
             ids = np.concatenate([b[0] for b in batches]) if batches else np.zeros(0, dtype=np.int64)
             vectors = (np.concatenate([b[1] for b in batches]) if batches
@@ -216,14 +232,41 @@ class Store:
             self._dirty = True
 
     def save_index(self) -> None:
-        """Persist the index if it changed since it was last saved, and forget deletions it reflects."""
+        """Persist the index if it changed since it was last saved (unless another process saved a
+        newer one meanwhile), and forget deletions old enough that no index needs them."""
         with self._lock:
             if self._index is None or not self._dirty:
                 return
             self._index.save(self.directory / INDEX_DIR)
             self._dirty = False
-            self.database.set_meta("tombstones_pruned_to", self._index.generation)
-            self.database.prune_tombstones(self._index.generation)
+            # Other processes' open indexes may still be catching up from older generations: keep
+            # recent deletions so they can, instead of forcing each of them to rebuild.
+            prune_to = min(self._index.generation, self.database.generation - TOMBSTONE_RETENTION)
+            if prune_to > 0:
+                self.database.prune_tombstones(prune_to)
+
+    def agreement(self) -> IndexAgreement:
+        """How the vector index (caught up, as every open sees it) compares with the stored chunks."""
+        with self._lock, self.database.snapshot():
+            index = self.index
+            return compare(self.database.generation, self.database.chunk_ids(), index.ids())
+
+    def check(self, repair: bool = False) -> CheckReport:
+        """Run SQLite's integrity checks and compare the index with the store; with ``repair``,
+        rebuild and save an index that disagrees. A damaged database cannot be repaired here."""
+        with self._lock:
+            problems = self.database.integrity_problems()
+            before = self.agreement()
+            notes: list[str] = []
+            if problems:
+                notes.append("the database file is damaged: restore it from a copy, or re-index the source "
+                             "files into a new collection")
+            if before.agrees or not repair:
+                return CheckReport(problems, before, None, notes)
+            self.rebuild_index()
+            self.save_index()
+            notes.append("the vector index was rebuilt from the stored vectors and saved")
+            return CheckReport(problems, before, self.agreement(), notes)
 
     def switch_encoder(self, encoder_id: int, drop_old: bool = True) -> int:
         """Make ``encoder_id`` (whose vectors are all stored) the active encoder, rebuild the index from its

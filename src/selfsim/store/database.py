@@ -112,6 +112,19 @@ class Database:
             raise
         self.connection.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Reads inside see one committed state of the database (a WAL read transaction), so a
+        generation and the changes up to it are read together even while others write."""
+        if self.connection.in_transaction:
+            yield self.connection
+            return
+        self.connection.execute("BEGIN")
+        try:
+            yield self.connection
+        finally:
+            self.connection.execute("COMMIT")
+
     def _reader(self) -> sqlite3.Connection:
         if threading.get_ident() == self._owner:
             return self.connection
@@ -347,10 +360,32 @@ class Database:
             connection.executemany("DELETE FROM embeddings WHERE chunk_id = ?", [(c,) for c in chunk_ids])
             connection.execute("DELETE FROM chunks WHERE item_key = ?", (key,))
 
+    @property
+    def pruned_to(self) -> int:
+        """Deletions up to this generation are forgotten: an index older than it cannot catch up."""
+        return int(self.get_meta("tombstones_pruned_to", 0))
+
     def prune_tombstones(self, up_to_generation: int) -> None:
-        """Forget deletions that every saved index already reflects."""
+        """Forget deletions up to ``up_to_generation`` (which the saved index reflects), recording
+        that indexes older than it must be rebuilt rather than caught up."""
         with self.transaction():
+            if up_to_generation <= self.pruned_to:
+                return
+            self._set_meta("tombstones_pruned_to", up_to_generation)
             self.connection.execute("DELETE FROM tombstones WHERE generation <= ?", (up_to_generation,))
+
+    def chunk_ids(self) -> np.ndarray:
+        """Every chunk id, ascending."""
+        rows = self.connection.execute("SELECT id FROM chunks ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def integrity_problems(self) -> list[str]:
+        """What SQLite's integrity and foreign-key checks report (empty when the file is sound)."""
+        problems = [row[0] for row in self.connection.execute("PRAGMA integrity_check").fetchall()
+                    if row[0] != "ok"]
+        problems += [f"a row of {row[0]} points at a missing row of {row[2]}"
+                     for row in self.connection.execute("PRAGMA foreign_key_check").fetchall()]
+        return problems
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -9,12 +9,17 @@ there is no result, as FAISS does.
 On disk an index is a file named after the store generation it reflects plus
 a small manifest that is replaced atomically after the file is complete, so a
 crash mid-save leaves the previous index in use and never a half-written one.
+Saves from many processes are safe: see :meth:`VectorIndex.save`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import faiss
@@ -24,6 +29,7 @@ from selfsim.errors import ConfigError
 from selfsim.threads import single_threaded_faiss
 
 MANIFEST = "index.json"
+LOCK = "index.lock"
 # Multiply-adds below which a search runs on one thread (a query against up to ~1M vectors).
 PARALLEL_WORK = 4e8
 _FALLBACK_SPEC = "Flat"
@@ -133,37 +139,91 @@ class VectorIndex:
                 return self.index.search(queries, k, params=params)
         return self.index.search(queries, k, params=params)
 
+    def ids(self) -> np.ndarray:
+        """Every id the index holds, in storage order (an id added twice appears twice)."""
+        if isinstance(self.index, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+            return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        ivf = faiss.extract_index_ivf(self.index)
+        lists = ivf.invlists
+        parts = [faiss.rev_swig_ptr(lists.get_ids(number), lists.list_size(number)).copy()
+                 for number in range(ivf.nlist) if lists.list_size(number)]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
     # -- persistence -----------------------------------------------------------------------------
 
-    def save(self, directory: Path) -> None:
-        """Write the index for its generation, then point the manifest at it, then drop older files."""
+    def save(self, directory: Path) -> bool:
+        """Write the index and point the manifest at it, unless the manifest already points at a
+        newer generation's index (then that one stays and this returns False).
+
+        Any number of processes may save at once: a save runs whole under an exclusive lock on
+        ``index.lock`` and writes files under names of its own, so the manifest is compared and
+        swapped by one process at a time, and every file but the manifest, the file it points at
+        and the lock is provably stale (left by a save that died) and removed.
+        """
         directory.mkdir(parents=True, exist_ok=True)
-        name = f"vectors-{self.generation:012d}.faiss"
-        temporary = directory / (name + ".tmp")
-        faiss.write_index(self.index, str(temporary))
-        _fsync(temporary)
-        os.replace(temporary, directory / name)
-        manifest = {"file": name, "generation": self.generation, "spec": self.spec,
-                    "built_spec": self.built_spec, "dim": self.dim, "size": self.size}
-        temporary_manifest = directory / (MANIFEST + ".tmp")
-        temporary_manifest.write_text(json.dumps(manifest, indent=2))
-        _fsync(temporary_manifest)
-        os.replace(temporary_manifest, directory / MANIFEST)
-        for old in directory.glob("vectors-*.faiss*"):
-            if old.name != name:
-                old.unlink(missing_ok=True)
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        name = f"vectors-{self.generation:012d}-{token}.faiss"
+        temporary = directory / f"{name}.tmp"
+        with _locked(directory, exclusive=True):
+            current = _read_manifest(directory)
+            if (current is not None and int(current["generation"]) > self.generation
+                    and (directory / str(current["file"])).is_file()):
+                return False
+            faiss.write_index(self.index, str(temporary))
+            _fsync(temporary)
+            os.replace(temporary, directory / name)
+            manifest = {"file": name, "generation": self.generation, "spec": self.spec,
+                        "built_spec": self.built_spec, "dim": self.dim, "size": self.size}
+            temporary_manifest = directory / f"{MANIFEST}.{token}.tmp"
+            temporary_manifest.write_text(json.dumps(manifest, indent=2))
+            _fsync(temporary_manifest)
+            os.replace(temporary_manifest, directory / MANIFEST)
+            for path in directory.iterdir():
+                if path.name not in (MANIFEST, name, LOCK) and path.name.startswith(("vectors-", MANIFEST)):
+                    path.unlink(missing_ok=True)
+            _fsync_directory(directory)
+        return True
 
     @classmethod
     def load(cls, directory: Path) -> VectorIndex | None:
-        """The index the manifest points at, or None when there is none (or it cannot be read)."""
+        """The index the manifest points at, or None when there is none (or it cannot be read).
+
+        Reads under a shared lock, so a concurrent save cannot delete the file between the
+        manifest naming it and FAISS reading it.
+        """
+        if not (directory / MANIFEST).is_file():
+            return None
         try:
-            manifest = json.loads((directory / MANIFEST).read_text())
-            index = faiss.read_index(str(directory / manifest["file"]))
-        except (OSError, ValueError, KeyError, RuntimeError):
+            with _locked(directory, exclusive=False):
+                manifest = _read_manifest(directory)
+                if manifest is None:
+                    return None
+                index = faiss.read_index(str(directory / manifest["file"]))
+            built = cls(manifest["spec"], int(manifest["dim"]), index, manifest["built_spec"],
+                        int(manifest["generation"]))
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError):
             return None  # a cache that cannot be read is rebuilt from the database
         _tune(index)
-        return cls(manifest["spec"], int(manifest["dim"]), index, manifest["built_spec"],
-                   int(manifest["generation"]))
+        return built
+
+
+def _read_manifest(directory: Path) -> dict | None:
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and "file" in manifest and "generation" in manifest else None
+
+
+@contextmanager
+def _locked(directory: Path, exclusive: bool) -> Iterator[None]:
+    """An advisory lock on ``directory/index.lock`` (released when the process dies, so never stale)."""
+    with open(directory / LOCK, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _takes_ids(index: faiss.Index) -> bool:
@@ -198,3 +258,12 @@ def _search_parameters(index: faiss.Index, selector: faiss.IDSelector) -> faiss.
 def _fsync(path: Path) -> None:
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the renames in ``directory`` durable (a power cut could otherwise undo them)."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
