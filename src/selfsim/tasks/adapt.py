@@ -24,7 +24,7 @@ import numpy as np
 
 from selfsim.data.pair_files import Example
 from selfsim.encoders.base import Encoder
-from selfsim.errors import ConfigError, ConflictError, SelfsimError
+from selfsim.errors import ConfigError, ConflictError
 from selfsim.store.collection import Store
 from selfsim.training.schedules import OptimizerConfig
 from selfsim.training.text import TextTrainConfig, TrainReport, train_text_encoder
@@ -215,9 +215,7 @@ def reembed(store: Store, encoder: Encoder, progress: Progress | None = None, ba
         try:
             generation = store.switch_encoder(encoder_id, drop_old=drop_old)
             return embedded, time.perf_counter() - started, generation
-        except SelfsimError as error:
-            if type(error) is not SelfsimError:  # a real problem, not chunks written meanwhile
-                raise
+        except ConflictError:  # chunks written meanwhile have no new vector yet: embed them, try again
             continue
     raise ConflictError("the collection kept changing while it was re-embedded; run adapt again when writes pause.")
 
