@@ -37,9 +37,8 @@ from selfsim import Collection  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "selfsim" / "sample" / "stdlib_docs.jsonl"
 SELFSIM = Path(sys.executable).with_name("selfsim")
-# How long after the start each command is killed: (earliest, latest) seconds, spanning the model load
-# and the work itself on a 2-core machine.
-WINDOWS = {"index": (1.0, 14.0), "delete": (1.0, 6.0), "reindex": (1.0, 6.0), "adapt": (3.0, 45.0)}
+# How long after it has loaded a library child is killed, in seconds (commands are killed at a random
+# point of the second 70% of a calibration run of the same command).
 API_WINDOWS = {"index": (0.0, 0.6), "delete": (0.0, 0.02), "reindex": (0.0, 0.1)}
 
 
@@ -68,6 +67,13 @@ def _state(path: Path) -> dict[str, str]:
         return {item.id: item.text for item in collection}
 
 
+def _signature(path: Path) -> tuple[int, str, str]:
+    """Generation, index spec and encoder: when any moved, the command got as far as committing something."""
+    with Collection.open(path) as collection:
+        info = collection.info()
+    return info["generation"], info["index"], info["encoder"]
+
+
 def _command(op: str, path: Path, rng: random.Random, corpus: list[dict[str, Any]], before: dict[str, str],
              work: Path, round_number: int) -> tuple[list[str], dict[str, Any]]:
     """The command line for ``op`` and what it intends (for checking all-or-nothing afterwards)."""
@@ -78,7 +84,7 @@ def _command(op: str, path: Path, rng: random.Random, corpus: list[dict[str, Any
         data = work / f"round-{round_number}.jsonl"
         data.write_text("".join(json.dumps(row) + "\n" for row in rows))
         return ([str(SELFSIM), "index", str(path), str(data), "--batch-size", "16"],
-                {"texts": {row["id"]: row["text"] for row in rows}})
+                {"texts": {row["id"]: row["text"].strip() for row in rows}})  # indexing strips the text
     if op == "delete":
         victims = rng.sample(sorted(before), min(25, len(before)))
         return [str(SELFSIM), "delete", str(path), *victims], {"victims": victims}
@@ -143,6 +149,7 @@ def run(kills: int, ops: list[str], items: int, seed: int = 0, directory: Path |
             subprocess.run([str(SELFSIM), "index", str(path), str(first), "--json"], check=True,
                            capture_output=True)
         rounds: list[dict[str, Any]] = []
+        durations: dict[str, float] = {}
         killed = 0
         number = 0
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -150,10 +157,18 @@ def run(kills: int, ops: list[str], items: int, seed: int = 0, directory: Path |
             op = ops[number % len(ops)]
             number += 1
             before = _state(path)
+            signature = _signature(path)
             command, intent = _command(op, path, rng, corpus, before, work, number)
             if api:
                 command = _api_command(op, path, intent, work, number)
-            delay = rng.uniform(*(API_WINDOWS if api else WINDOWS)[op])
+            if not api and op not in durations:  # calibrate: one run to the end, not counted
+                calibration = time.monotonic()
+                subprocess.run(command, capture_output=True, env=env)
+                durations[op] = time.monotonic() - calibration
+                print(f"round {number:3d} {op:8s} ran to the end in {durations[op]:.1f}s (calibration)", flush=True)
+                continue
+            # Kill anywhere in the second 70% of a full run: the first 30% is loading Python and the model.
+            delay = (rng.uniform(*API_WINDOWS[op]) if api else rng.uniform(0.3, 1.0) * durations[op])
             child = _start(command, env, api)
             started = time.monotonic()
             try:
@@ -166,19 +181,23 @@ def run(kills: int, ops: list[str], items: int, seed: int = 0, directory: Path |
             stderr = child.stderr.read().decode("utf-8", "replace") if child.stderr else ""
             killed += was_killed
             after = _state(path)
+            committed = _signature(path) != signature
             check = full_check(path)
             outcome = _lost_or_mixed(op, intent, before, after)
             rounds.append({"op": op, "killed": was_killed, "after_seconds": round(time.monotonic() - started, 2),
                            "exit_code": child.returncode, "items_before": len(before), "items_after": len(after),
+                           "committed_before_the_kill": committed,
                            **outcome, "consistent": consistent(check), "check": check,
                            "stderr": stderr[-500:] if not was_killed and child.returncode else ""})
             print(f"round {number:3d} {op:8s} {'killed' if was_killed else 'finished':8s} after "
                   f"{rounds[-1]['after_seconds']:5.1f}s items {len(before)}->{len(after)} lost {outcome['lost']} "
-                  f"mixed {outcome['mixed']} consistent {rounds[-1]['consistent']}", flush=True)
+                  f"mixed {outcome['mixed']} committed {committed} consistent {rounds[-1]['consistent']}", flush=True)
     return {"kills": killed, "rounds": len(rounds), "kills_per_op": {op: sum(r["killed"] for r in rounds
                                                                            if r["op"] == op) for op in ops},
             "lost": sum(r["lost"] for r in rounds), "mixed": sum(r["mixed"] for r in rounds),
             "inconsistent": sum(not r["consistent"] for r in rounds),
+            "kills_after_a_commit": sum(r["killed"] and r["committed_before_the_kill"] for r in rounds),
+            "full_run_seconds": {op: round(seconds, 1) for op, seconds in durations.items()},
             "failed_without_kill": sum(1 for r in rounds if not r["killed"] and r["exit_code"] != 0),
             "round_details": rounds}
 

@@ -12,7 +12,7 @@ import pytest
 from selfsim import ChunkingConfig, Collection, Record, SearchConfig, SelfsimError
 from selfsim.data.chunking import chunk_text
 from selfsim.encoders.base import Encoder
-from selfsim.errors import ConfigError, NotFoundError
+from selfsim.errors import ConfigError, InputError, NotFoundError
 
 ANIMALS = [
     {"id": "zebra", "text": "The zebra grazes on savanna grass near the waterhole", "kind": "animal"},
@@ -108,7 +108,7 @@ def test_add_accepts_records_and_mappings_with_nested_metadata(make_collection: 
 def test_add_refuses_unusable_items(make_collection: Callable[..., Collection], record: object,
                                     message: str) -> None:
     collection = make_collection()
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(InputError, match=message):
         collection.add([record])  # type: ignore[list-item]
     assert len(collection) == 0
 
@@ -178,9 +178,9 @@ def test_get_contains_len_iter_and_items(make_collection: Callable[..., Collecti
 
 def test_search_refuses_bad_arguments_with_config_errors(make_collection: Callable[..., Collection]) -> None:
     collection = make_collection(ANIMALS[:2])
-    with pytest.raises(ConfigError, match="query is empty"):
+    with pytest.raises(InputError, match="query is empty"):  # what the user typed: an input error
         collection.search("   ")
-    with pytest.raises(ConfigError, match="k must be at least 1"):
+    with pytest.raises(InputError, match="k must be at least 1"):
         collection.search("zebra", k=0)
     with pytest.raises(ConfigError, match="unknown search mode"):
         collection.search("zebra", mode="fuzzy")  # type: ignore[arg-type]

@@ -19,6 +19,9 @@ def test_no_module_raises_the_bare_base_class() -> None:
                 name = node.exc.func
                 if isinstance(name, ast.Name) and name.id == "SelfsimError":
                     offenders.append(f"{path.relative_to(SOURCE)}:{node.lineno}")
+            if isinstance(node, ast.ClassDef) and path.name != "errors.py":
+                if any(isinstance(base, ast.Name) and base.id == "SelfsimError" for base in node.bases):
+                    offenders.append(f"{path.relative_to(SOURCE)}:{node.lineno} subclasses the base directly")
     assert offenders == []
 
 

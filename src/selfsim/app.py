@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,10 @@ from selfsim.config import (
     SearchConfig,
     SearchMode,
 )
-from selfsim.data.records import Record
+from selfsim.data.readers import as_json, value_problem
+from selfsim.data.records import Record, check_id
 from selfsim.encoders.base import Encoder
-from selfsim.errors import ConfigError, NotFoundError
+from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.registry import load_encoder
 from selfsim.store.collection import DATABASE_FILE, Store
 from selfsim.store.database import StoredItem
@@ -101,15 +104,39 @@ class Collection:
         return cls(Store.open(path), encoder)
 
     @classmethod
-    def open_or_create(cls, path: str | Path, **create_options: Any) -> Collection:
-        """Open the collection at ``path``, creating it (with ``create_options``) if there is none."""
+    def open_or_create(cls, path: str | Path, *, discard_if_empty: bool = False,
+                       **create_options: Any) -> Collection:
+        """Open the collection at ``path``, creating it (with ``create_options``) if there is none.
+
+        With ``discard_if_empty`` a collection this call creates is removed again by :meth:`close`
+        if nothing was stored in it (the command that made it failed, or had nothing to store),
+        so a failed first ``index`` leaves no empty collection behind; :attr:`discarded` says so.
+        """
         if (Path(path) / DATABASE_FILE).exists():
-            return cls.open(path)
-        return cls.create(path, **create_options)
+            encoder = create_options.get("encoder")
+            return cls.open(path, encoder if isinstance(encoder, Encoder) else None)
+        created = _CreatedPaths(Path(path)) if discard_if_empty else None
+        collection = cls.create(path, **create_options)
+        collection._created = created
+        return collection
+
+    _created: _CreatedPaths | None = None
+    discarded: bool = False  # set by close() when it removed an empty collection this handle created
 
     def close(self) -> None:
-        """Save the vector index and close the database."""
+        """Save the vector index and close the database (see :meth:`open_or_create` for ``discard_if_empty``)."""
+        created, self._created = self._created, None
+        empty = created is not None and self._holds_nothing()
         self.store.close()
+        if created is not None and empty:
+            created.remove()
+            self.discarded = True
+
+    def _holds_nothing(self) -> bool:
+        try:
+            return len(self) == 0 and self.interactions.stats().events == 0
+        except Exception:  # a store already closed or broken: keep what is there, never guess
+            return False
 
     def __enter__(self) -> Collection:
         return self
@@ -137,12 +164,21 @@ class Collection:
 
     def index_files(self, paths: Sequence[str | Path], config: IngestConfig = IngestConfig(),
                     progress: ingest.Progress | None = None) -> IngestReport:
-        """Upsert every record of JSONL, CSV/TSV or Parquet files; see :func:`selfsim.tasks.ingest.ingest_files`."""
+        """Upsert every record of JSONL, CSV/TSV or Parquet files; see :func:`selfsim.tasks.ingest.ingest_files`.
+
+        The report counts records that replaced an earlier one with the same id (``replaced``)
+        and names files that held no records (``empty_files``)."""
         return ingest.ingest_files(self.store, self.encoder, paths, config, progress)
+
+    @staticmethod
+    def check_files(paths: Sequence[str | Path], config: IngestConfig = IngestConfig()) -> None:
+        """Raise what would stop :meth:`index_files` reading any of ``paths`` at all (missing, a directory,
+        unknown format, not gzip, no text column), before a collection is created or a model loaded."""
+        ingest.check_files(paths, config)
 
     def delete(self, ids: Iterable[str]) -> list[str]:
         """Delete items by id in one transaction; returns the ids that did not exist."""
-        return self.store.delete(list(ids))
+        return self.store.delete(list(ids)).missing
 
     def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> list[str]:
         """Merge metadata fields into items by id (a None value removes the field), in one
@@ -243,6 +279,14 @@ class Collection:
         """Store the events of CSV/JSONL/Parquet event files or ``user item item ...`` sequence files."""
         return recommend_task.import_interactions(self.store, [Path(p) for p in paths], config)
 
+    @staticmethod
+    def check_interaction_files(paths: Sequence[str | Path],
+                                config: recommend_task.InteractionReadConfig = recommend_task.InteractionReadConfig()
+                                ) -> None:
+        """Raise what would stop :meth:`import_interactions` reading any of ``paths`` at all, before anything
+        is created."""
+        recommend_task.check_interaction_files([Path(p) for p in paths], config)
+
     def train_recommender(self, config: RecommendConfig = RecommendConfig(), progress: Any = None,
                           resume: bool = False) -> recommend_task.Recommender:
         """Train the sequence recommender on the interactions (item text joins when items are text items)."""
@@ -282,14 +326,57 @@ class Collection:
 
 
 def _as_record(record: RecordLike) -> Record:
+    """A :class:`Record` from what a Python caller gave, under the id rule of :mod:`selfsim.data.records`.
+
+    Ids become strings (``1`` and ``"1"`` are one id); metadata is made JSON-safe as in files
+    (NaN and infinities become null, numpy numbers plain numbers).
+    """
     if isinstance(record, Record):
+        item_id, text, metadata = record.id, record.text, dict(record.metadata)
+    elif isinstance(record, Mapping):
+        if "id" not in record:
+            raise InputError("an item has no 'id'; give each item an id (it is how upsert and delete find it).")
+        item_id, text = record["id"], record.get("text")
+        metadata = dict(record.get("metadata") or {})
+        metadata.update({k: v for k, v in record.items() if k not in ("id", "text", "metadata")})
+    else:
+        raise InputError(f"an item must be a Record or a mapping with 'id' and 'text', not {type(record).__name__}.")
+    item_id = check_id(item_id)
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"the item {item_id!r} has no text; give each item a non-empty 'text' string.")
+    problem = value_problem([text, metadata])
+    if problem is not None:
+        raise InputError(f"the item {item_id!r} {problem}; fix its text or metadata.")
+    metadata = {str(k): as_json(v) for k, v in metadata.items()}
+    if isinstance(record, Record) and (item_id, metadata) == (record.id, record.metadata):
         return record
-    if not isinstance(record, Mapping):
-        raise ConfigError(f"an item must be a Record or a mapping with 'id' and 'text', not {type(record).__name__}.")
-    if "text" not in record or not isinstance(record["text"], str) or not record["text"].strip():
-        raise ConfigError(f"the item {record.get('id', '?')!r} has no text; give each item a non-empty 'text'.")
-    if record.get("id") in (None, ""):
-        raise ConfigError("an item has no 'id'; give each item an id (it is how upsert and delete find it).")
-    metadata = dict(record.get("metadata") or {})
-    metadata.update({k: v for k, v in record.items() if k not in ("id", "text", "metadata")})
-    return Record(str(record["id"]), record["text"], metadata)
+    return Record(item_id, text, metadata)
+
+
+class _CreatedPaths:
+    """What making a collection at ``path`` adds to the file system, so that it can be taken away again.
+
+    The highest folder that did not exist yet goes whole; in a folder that existed (an empty one
+    given as the collection, say) only the entries that were not there before go.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.top: Path | None = None
+        for folder in (path, *path.parents):
+            if folder.exists():
+                break
+            self.top = folder
+        self.before = set(os.listdir(path)) if self.top is None and path.is_dir() else set()
+
+    def remove(self) -> None:
+        """Delete what was created (nothing the user had before)."""
+        if self.top is not None:
+            shutil.rmtree(self.top, ignore_errors=True)
+            return
+        for name in set(os.listdir(self.path)) - self.before:
+            entry = self.path / name
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)

@@ -53,3 +53,8 @@ class ConfigError(SelfsimError):
 
 class ConflictError(SelfsimError):
     """The collection's state stands in the way (an id that already exists, concurrent changes)."""
+
+
+class FilterWarning(UserWarning):
+    """A metadata filter that is valid but probably not what was meant: a field no item has, or a value
+    of a type no stored value of that field has (so the condition can only match nothing, or everything)."""

@@ -154,10 +154,12 @@ def test_records_without_id_get_a_stable_content_hash_id(make_collection: Callab
     second = make_collection(name="second")
     second.index_files([write_jsonl("again.jsonl", [{"text": row["text"]} for row in reversed(rows)])])
     assert sorted(_ids(second)) == sorted(ids)
-    # an empty id counts as no id
+    # an empty id is a bad record, not a missing one (only a record with no id field is hashed)
     third = make_collection(name="third")
-    third.index_files([write_jsonl("empty_ids.jsonl", [{"id": "", "text": row["text"]} for row in rows])])
-    assert sorted(_ids(third)) == sorted(ids)
+    report = third.index_files([write_jsonl("empty_ids.jsonl", [{"id": "", "text": row["text"]} for row in rows])],
+                               IngestConfig(on_error="skip"))
+    assert len(third) == 0 and len(report.skipped) == len(rows)
+    assert str(report.skipped[0]).startswith("empty_ids.jsonl line 1 has an id that is empty")
 
 
 def test_encoding_option_reads_latin1(make_collection: Callable[..., Collection], tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from selfsim import Collection
 from selfsim.encoders.base import Encoder
-from selfsim.errors import ConfigError
+from selfsim.errors import InputError
 from selfsim.store.filters import parse_filter_expressions
 
 TICKETS = [
@@ -90,11 +90,11 @@ def test_filters_apply_inside_keyword_dense_and_hybrid_search(tickets: Collectio
     ({"lang": ["en", "de"]}, "must be text, a number or a boolean"),
     (["lang", "en"], "a filter must be a mapping"),
 ])
-def test_bad_filters_are_config_errors_everywhere(tickets: Collection, filter: Any, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+def test_bad_filters_are_input_errors_everywhere(tickets: Collection, filter: Any, message: str) -> None:
+    with pytest.raises(InputError, match=message):
         _ids(tickets, filter)
     for mode in ("dense", "keyword", "hybrid"):
-        with pytest.raises(ConfigError, match=message):
+        with pytest.raises(InputError, match=message):
             tickets.search("ticket", k=3, mode=mode, filter=filter)  # type: ignore[arg-type]
 
 
@@ -124,8 +124,8 @@ def test_parse_filter_expressions(expressions: list[str], expected: dict[str, An
 
 
 @pytest.mark.parametrize("expression", ["year~2020", "=en", "lang", "lang en", "tags has"])
-def test_unreadable_filter_expressions_are_config_errors(expression: str) -> None:
-    with pytest.raises(ConfigError, match="cannot read the filter"):
+def test_unreadable_filter_expressions_are_input_errors(expression: str) -> None:
+    with pytest.raises(InputError, match="cannot read the filter"):
         parse_filter_expressions([expression])
 
 

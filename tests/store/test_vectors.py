@@ -150,7 +150,7 @@ def _save_many(directory: str, worker: int) -> int:
 
 
 def test_saves_from_many_processes_never_fail_or_lose_the_index(tmp_path: Path) -> None:
-    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
         assert sorted(pool.map(_save_many, [str(tmp_path)] * 4, range(4))) == [0, 1, 2, 3]
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("vectors-")] == [manifest["file"]]

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from selfsim.app import Collection
-from selfsim.cli.common import console, print_json, split_values
+from selfsim.cli.common import console, plain, print_json, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.data.label_files import read_label_file, write_label_file
 from selfsim.errors import ConfigError, NotFoundError
@@ -56,11 +57,17 @@ def import_labels(
         labels = [Label(r.item_id or by_text[r.text or ""], r.label, source, r.confidence) for r in rows]
         written = store.put(task, labels)
         info = store.info(task)
+    # Rows naming an item already labelled earlier in the file replace that label (the later row wins).
+    replaced = len(labels) - len({label.item_id for label in labels})
+    if not rows:
+        warn(f"{file} holds no labels")
+    if replaced:
+        warn(f"{replaced:,} rows replaced the label of an item named earlier in {file}")
     if json_output:
-        print_json({"task": task, "written": written, "counts": info.counts})
+        print_json({"task": task, "written": written, "replaced": replaced, "counts": info.counts})
         return
     counts = ", ".join(f"{c} {n}" for c, n in sorted(info.counts.get(source, {}).items()))
-    console.print(f"imported [bold]{written}[/] {source} labels into {task!r} ({counts})")
+    console.print(f"imported [bold]{written}[/] {source} labels into {safe(repr(task))} ({safe(counts)})")
 
 
 @labels_app.command("export")
@@ -78,7 +85,7 @@ def export_labels(
                                        "confidence": lab.confidence, **({"probabilities": lab.probabilities}
                                                                         if lab.probabilities else {})}
                                       for lab in labels))
-    console.print(f"wrote {written} labels of {task!r} to {file}")
+    console.print(f"wrote {written} labels of {safe(repr(task))} to {safe(file)}")
 
 
 @labels_app.command("list")
@@ -89,12 +96,13 @@ def list_labels(collection: CollectionArg, json_output: JsonOption = False) -> N
     if json_output:
         print_json([{"task": i.task, "counts": i.counts} for i in infos])
         return
-    table = Table(title=f"label sets in {collection}")
+    table = Table(title=f"label sets in {safe(collection)}")
     for column in ("task", "source", "counts per class"):
         table.add_column(column)
     for info in infos:
         for source, counts in sorted(info.counts.items()):
-            table.add_row(info.task, source, ", ".join(f"{c}: {n}" for c, n in sorted(counts.items())))
+            per_class = ", ".join(f"{c}: {n}" for c, n in sorted(counts.items()))
+            table.add_row(safe(info.task), safe(source), safe(per_class))
     console.print(table)
 
 
@@ -125,10 +133,13 @@ def fit(
     with Collection.open(collection) as target:
         report = tasks.fit(target.store, target.encoder if finetune else None, task, config)
     if json_output:
+        if report.warning:
+            warn(report.warning)
         print_json(report.to_dict())
         return
-    console.print(f"trained {task!r} on {report.labelled} labels ({', '.join(report.classes)}); "
+    console.print(f"trained {safe(repr(task))} on {report.labelled} labels ({safe(', '.join(report.classes))}); "
                   f"{report.predicted} predictions written in {report.seconds:.1f} s")
+    console.print(report.held_out.summary(), markup=False, highlight=False)
     if report.rounds:
         table = Table(title="self-training rounds")
         for column in ("round", "accepted", "mean conf.", "class balance", "held-out acc.", "kept"):
@@ -136,10 +147,12 @@ def fit(
         for r in report.rounds:
             score = "-" if r.score is None else f"{100 * r.score:.1f}"
             balance = ", ".join(f"{c}: {n}" for c, n in r.class_balance.items())
-            table.add_row(str(r.round), str(r.accepted), f"{r.mean_confidence:.3f}", balance, score,
+            table.add_row(str(r.round), str(r.accepted), f"{r.mean_confidence:.3f}", safe(balance), score,
                           ("yes" if r.kept else "no") + (f" ({r.note})" if r.note else ""))
         console.print(table)
         console.print(f"kept round {report.best_round}: {report.pseudo_labels} pseudo-labels")
+    if report.warning:
+        warn(report.warning)
 
 
 @app.command()
@@ -164,8 +177,8 @@ def predict(
         print_json(answers)
         return
     for answer in answers:
-        console.print(f"[bold]{answer['label']}[/] ({answer['confidence']:.2f})  {answer['text'][:100]}",
-                      highlight=False)
+        console.print(Text.assemble((plain(answer["label"]), "bold"),
+                                    f" ({answer['confidence']:.2f})  {plain(answer['text'][:100])}"))
 
 
 @app.command()
@@ -195,7 +208,7 @@ def weak(
         table.add_column(column, justify="left" if column == "function" else "right")
     for f in report.functions:
         accuracy = "-" if f.accuracy is None else f"{100 * f.accuracy:.1f} ({f.gold_votes})"
-        table.add_row(f.name, f"{100 * f.coverage:.1f}%", f"{100 * f.overlaps:.1f}%", f"{100 * f.conflicts:.1f}%",
+        table.add_row(safe(f.name), f"{100 * f.coverage:.1f}%", f"{100 * f.overlaps:.1f}%", f"{100 * f.conflicts:.1f}%",
                       accuracy, f"{100 * report.function_accuracy[f.name]:.1f}")
     console.print(table)
     console.print(f"{report.covered} items covered; {report.written} weak labels written ({combine})")
@@ -204,7 +217,7 @@ def weak(
                       f"{100 * (report.label_model_accuracy or 0):.1f}%, majority vote "
                       f"{100 * (report.majority_vote_accuracy or 0):.1f}%")
     if fitted:
-        console.print(f"trained {task!r} on {fitted.labelled} human + weak labels")
+        console.print(f"trained {safe(repr(task))} on {fitted.labelled} human + weak labels")
 
 
 @app.command()
@@ -217,12 +230,17 @@ def suggest(
     """The unlabelled items whose labels would teach TASK's classifier the most, for a person to label."""
     with Collection.open(collection) as target:
         picked = tasks.suggest_items(target.store, task, n, SuggestConfig())
+        held_out = tasks.held_out_of(target.store, task)
+    if held_out.at_chance:  # its margins are noise then, and would pass for information if printed silently
+        warn(f"these margins mean nothing (the items are only spread across the collection): {held_out.warning}")
+    elif held_out.accuracy is None:
+        typer.echo(held_out.note, err=True)
     if json_output:
         print_json(picked)
         return
     for row in picked:
-        console.print(f"{row['id']}  margin {row['margin']:.3f}  guess {row['predicted']}  {row['text'][:90]}",
-                      highlight=False)
+        console.print(f"{safe(row['id'])}  margin {row['margin']:.3f}  guess {safe(row['predicted'])}  "
+                      f"{safe(row['text'][:90])}", highlight=False)
 
 
 # -- selfsim eval classify ---------------------------------------------------------------------------
@@ -253,17 +271,17 @@ def eval_classify(
     extra = read_labelled(unlabelled)[0] if unlabelled else []
     started = time.perf_counter()
     results = evaluate_few_labels(train_texts, train_labels, test_texts, test_labels, load_encoder(encoder), config,
-                                  extra, log=None if json_output else lambda m: console.print(m, highlight=False),
+                                  extra, log=None if json_output else lambda m: console.print(safe(m), highlight=False),
                                   functions=load_functions(functions) if functions else ())
     summaries = [r.summary() for r in results]
     if json_output:
         print_json({"train": str(train), "test": str(test), "encoder": encoder, "results": summaries,
                     "seconds": round(time.perf_counter() - started, 1)})
         return
-    table = Table(title=f"few labels: {train.name} -> {test.name} ({seeds} seeds)")
+    table = Table(title=f"few labels: {safe(train.name)} -> {safe(test.name)} ({seeds} seeds)")
     for column in ("per class", "method", "accuracy", "macro-F1", "s / seed"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for s in summaries:
-        table.add_row(str(s["per_class"]), s["method"], f"{s['accuracy_mean']:.1f} ± {s['accuracy_std']:.1f}",
+        table.add_row(str(s["per_class"]), safe(s["method"]), f"{s['accuracy_mean']:.1f} ± {s['accuracy_std']:.1f}",
                       f"{s['macro_f1_mean']:.1f} ± {s['macro_f1_std']:.1f}", f"{s['seconds_mean']:.1f}")
     console.print(table)

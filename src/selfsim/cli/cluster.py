@@ -9,9 +9,19 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from selfsim.app import Collection
-from selfsim.cli.common import console, errors, print_json, progress_bar, split_values
+from selfsim.cli.common import (
+    console,
+    errors,
+    plain,
+    print_json,
+    progress_bar,
+    reported_warnings,
+    safe,
+    split_values,
+)
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.data.posts import clean_post
 from selfsim.errors import ConfigError
@@ -69,7 +79,7 @@ def cluster(
     """Cluster COLLECTION into topics labelled by keywords; optionally write them back and draw a map."""
     config = _topic_config(reduce, dims, method, k, k_range, select_by, min_cluster_size, top_words, seed)
     spec = parse_filter_expressions(filter or [])
-    with Collection.open(collection) as target:
+    with Collection.open(collection) as target, reported_warnings():
         started = time.perf_counter()
         result = cluster_collection(target.store, config, spec or None)
         written = write_topics(target.store, result, field, field + "_keywords") if write else None
@@ -85,8 +95,8 @@ def cluster(
         return
     _print_topics(result, texts, data)
     if written is not None:
-        console.print(f"wrote {field} and {field}_keywords to {written:,} items; filter with "
-                      f"--filter {field}=<id>")
+        console.print(f"wrote {safe(field)} and {safe(field)}_keywords to {written:,} items; filter with "
+                      f"--filter {safe(field)}=<id>")
 
 
 def _maps(result: TopicResult, texts: dict[str, str], png: Path | None, html: Path | None, method: str, seed: int,
@@ -96,11 +106,11 @@ def _maps(result: TopicResult, texts: dict[str, str], png: Path | None, html: Pa
     names = {t.cluster: t.label for t in result.model.topics_}
     if png is not None:
         write_png(png, coordinates, result.model.labels_, names, title=f"{title}: {len(result.ids):,} items")
-        errors.print(f"wrote {png}")
+        errors.print(f"wrote {safe(png)}")
     if html is not None:
         write_html(html, coordinates, result.model.labels_, names, result.ids, [texts[i] for i in result.ids],
                    title=title)
-        errors.print(f"wrote {html}")
+        errors.print(f"wrote {safe(html)}")
     result.seconds["map"] = time.perf_counter() - started
 
 
@@ -122,8 +132,9 @@ def _print_topics(result: TopicResult, texts: dict[str, str], data: dict) -> Non
     for topic in result.model.topics_:
         first = topic.representatives[0] if topic.representatives else None
         text = " ".join(texts.get(first, "").split()) if first else ""
-        table.add_row(str(topic.cluster), f"{topic.size:,}", ", ".join(topic.keywords[:8]),
-                      (f"[dim]{first}[/] " if first else "") + text[:160] + ("…" if len(text) > 160 else ""))
+        shown = Text.assemble((plain(first or ""), "dim"), " " if first else "",
+                              plain(text[:160] + ("…" if len(text) > 160 else "")))
+        table.add_row(str(topic.cluster), f"{topic.size:,}", safe(", ".join(topic.keywords[:8])), shown)
     console.print(table)
 
 
@@ -157,31 +168,31 @@ def eval_clustering(
     config = TopicConfig(reduce=reduce, reduce_dims=dims, cluster=method, k=k, seed=seed)
     vectors = _vectors(data.texts, encoder, max_words, cache)
     results = evaluate_clustering(data, vectors, config, wanted, coherence,
-                                  progress=lambda name: errors.print(f"clustering: {name}"))
+                                  progress=lambda name: errors.print(f"clustering: {safe(name)}"))
     report = {"file": str(file), "texts": len(data), "labels": len(set(data.labels)), "encoder": encoder,
               "clean_posts": clean_posts, "results": [r.to_dict() for r in results]}
     if json_output:
         print_json(report)
         return
-    table = Table(title=f"clustering: {file.name} ({len(data):,} texts, {report['labels']} labels)")
+    table = Table(title=f"clustering: {safe(file.name)} ({len(data):,} texts, {report['labels']} labels)")
     for column in ("method", "V-measure", "NMI", "ARI", "NPMI", "diversity", "clusters", "noise", "seconds"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for row in results:
-        table.add_row(row.method, f"{100 * row.v_measure:.2f}", f"{100 * row.nmi:.2f}", f"{100 * row.ari:.2f}",
+        table.add_row(safe(row.method), f"{100 * row.v_measure:.2f}", f"{100 * row.nmi:.2f}", f"{100 * row.ari:.2f}",
                       "" if row.coherence is None else f"{row.coherence:.3f}",
                       "" if row.diversity is None else f"{row.diversity:.3f}", str(row.clusters), str(row.noise),
                       f"{row.seconds:.1f}")
     console.print(table)
     for row in results:
         settings = {k: v for k, v in row.settings.items() if k not in ("vocabulary",)}
-        console.print(f"[dim]{row.method}: {settings}[/]")
+        console.print(Text(f"{plain(row.method)}: {plain(settings)}", style="dim"))
 
 
 def _vectors(texts: list[str], encoder: str, max_words: int, cache: Path | None) -> np.ndarray:
     if cache is not None and cache.is_file():
         vectors = np.load(cache)
         if len(vectors) == len(texts):
-            errors.print(f"using the vectors in {cache}")
+            errors.print(f"using the vectors in {safe(cache)}")
             return vectors
     model = load_encoder(encoder)
     shortened = [" ".join(t.split(" ")[:max_words]) for t in texts]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -19,8 +23,54 @@ from rich.progress import (
 )
 from rich.text import Text
 
-console = Console()
-errors = Console(stderr=True)
+from selfsim.errors import FilterWarning
+
+# Emoji codes stay off: a text holding ":warning:" must print as written.
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
+
+# The tags rich's markup parser acts on (the pattern of ``rich.markup.escape``).
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+# Control characters other than newline and tab would move the cursor, recolour or retitle the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(value: object) -> str:
+    """``value`` as text for a :class:`~rich.text.Text` (never parsed as markup): control characters
+    and lone surrogates become visible escapes such as ``\\x1b``, so data cannot drive the terminal."""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def safe(value: object) -> str:
+    """``value`` ready to put inside a markup string (a ``console.print`` f-string, a table cell or title):
+    printed verbatim, whatever brackets, backslashes or control characters it holds.
+
+    Unlike ``rich.markup.escape`` a trailing backslash is not doubled, so it prints as one; the price is
+    that a markup tag must not follow a value directly (build a :class:`~rich.text.Text` there).
+    """
+    return _TAG.sub(lambda match: f"{match[1]}{match[1]}\\{match[2]}", plain(value))
+
+
+def warn(message: object) -> None:
+    """One warning line on stderr, in yellow."""
+    errors.print(f"[yellow]warning:[/] {safe(message)}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def reported_warnings() -> Iterator[None]:
+    """Show selfsim's warnings raised inside (a filter on a field no item has, ...) as yellow lines on stderr;
+    other warnings go where they would have gone."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FilterWarning)
+        try:
+            yield
+        finally:
+            for warning in caught:
+                if warning.category.__module__.startswith("selfsim"):
+                    warn(warning.message)
+                else:
+                    warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 class RateColumn(ProgressColumn):

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from selfsim.app import Collection
-from selfsim.cli.common import console, errors, print_json, progress_bar
+from selfsim.cli.common import console, errors, print_json, progress_bar, reported_warnings, safe
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError
 from selfsim.evaluation.pairs import evaluate_pairs, pair_cosines, read_pairs
@@ -59,7 +59,7 @@ def duplicates(
     if output_format not in FORMATS:
         raise ConfigError(f"unknown format {output_format!r}; use table, json or csv.")
     spec = parse_filter_expressions(filter or [])
-    with Collection.open(collection) as target:
+    with Collection.open(collection) as target, reported_warnings():
         calibration = None
         if calibrate is not None:
             calibration = _calibrate(target, calibrate)
@@ -113,7 +113,7 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.flush()
     else:
         output.write_text(text, encoding="utf-8")
-        errors.print(f"wrote {output}")
+        errors.print(f"wrote {safe(output)}")
 
 
 def _csv(finder: DuplicateFinder, texts: dict[str, str]) -> str:
@@ -132,7 +132,7 @@ def _table(report: dict[str, Any], limit: int) -> None:
     pairs = ", ".join(f"{kind} {count:,}" for kind, count in report["pairs"].items())
     console.print(f"{report['items']:,} items checked; [bold]{report['groups']:,}[/] duplicate groups, "
                   f"{report['duplicates']:,} items could go (pairs: {pairs}; threshold {report['threshold']:.3f}, "
-                  f"{report['grouping']})")
+                  f"{safe(report['grouping'])})")
     if report["groups"]:
         table = Table(show_lines=True)
         for column in ("group", "size", "keep", "others", "text kept"):
@@ -142,14 +142,15 @@ def _table(report: dict[str, Any], limit: int) -> None:
             others = [m for m in group["members"] if m != group["keep"]]
             shown = ", ".join(others[:6]) + (f" (+{len(others) - 6})" if len(others) > 6 else "")
             text = " ".join(group["keep_text"].split())
-            table.add_row(str(group["group"]), str(group["size"]), group["keep"], shown,
-                          text[:200] + ("…" if len(text) > 200 else ""))
+            table.add_row(str(group["group"]), str(group["size"]), safe(group["keep"]), safe(shown),
+                          safe(text[:200] + ("…" if len(text) > 200 else "")))
         console.print(table)
         if report["groups"] > limit:
             console.print(f"... {report['groups'] - limit:,} more groups (use --format json or csv for all)")
     if report["written"] is not None:
-        console.print(f"wrote {report['field']} and {report['field']}_keep to {report['written']:,} items; "
-                      f"search with --filter \"{report['field']}_keep!=false\" to see one item per group")
+        field = safe(report["field"])
+        console.print(f"wrote {field} and {field}_keep to {report['written']:,} items; "
+                      f"search with --filter \"{field}_keep!=false\" to see one item per group")
 
 
 def eval_pairs(
@@ -178,7 +179,7 @@ def eval_pairs(
         print_json(data)
         return
     cosine = report.cosine
-    table = Table(title=f"pairs: {file.name} ({report.pairs:,} pairs, {report.positives:,} positive)")
+    table = Table(title=f"pairs: {safe(file.name)} ({report.pairs:,} pairs, {report.positives:,} positive)")
     for column in ("scorer", "measured on", "AP", "best F1", "threshold", "precision", "recall", "F1 @ train thr."):
         table.add_column(column, justify="left" if column in ("scorer", "measured on") else "right")
     table.add_row("cosine", "all pairs", f"{100 * cosine.average_precision:.2f}", f"{100 * cosine.f1:.2f}",
@@ -191,4 +192,4 @@ def eval_pairs(
     if report.weights:
         console.print("fused weights: " + ", ".join(f"{k} {v:+.2f}" for k, v in report.weights.items()))
     if save is not None:
-        console.print(f"saved the fused scorer to {save}")
+        console.print(f"saved the fused scorer to {safe(save)}")

@@ -14,7 +14,7 @@ from rich.table import Table
 from selfsim.app import Collection
 from selfsim.cli.classify import eval_classify
 from selfsim.cli.cluster import eval_clustering
-from selfsim.cli.common import console, print_json, progress_bar, split_values
+from selfsim.cli.common import console, print_json, progress_bar, safe, split_values
 from selfsim.cli.duplicates import eval_pairs
 from selfsim.cli.recommend import eval_recommend
 from selfsim.cli.train import eval_sts
@@ -79,11 +79,11 @@ def retrieval(
     if json_output:
         print_json(result)
         return
-    table = Table(title=f"retrieval: {queries.name} over {corpus.name} ({result['documents']:,} documents)")
+    table = Table(title=f"retrieval: {safe(queries.name)} over {safe(corpus.name)} ({result['documents']:,} documents)")
     for column in ("mode", "nDCG@10", "Recall@100", "MRR@10", "queries"):
         table.add_column(column, justify="right" if column != "mode" else "left")
     for mode, values in result["scores"].items():
-        table.add_row(mode, f"{values['ndcg@10']:.4f}", f"{values['recall@100']:.4f}", f"{values['mrr@10']:.4f}",
+        table.add_row(safe(mode), f"{values['ndcg@10']:.4f}", f"{values['recall@100']:.4f}", f"{values['mrr@10']:.4f}",
                       str(values["queries"]))
     console.print(table)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from selfsim.app import Collection
-from selfsim.cli.common import console, errors, print_json, progress_bar, split_values
+from selfsim.cli.common import console, errors, print_json, progress_bar, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER, ChunkingConfig, IngestConfig
 from selfsim.data.readers import count_records
 from selfsim.errors import ConfigError
@@ -43,7 +43,10 @@ def index(
     config = IngestConfig(id_field=id_field, text_fields=tuple(split_values(text_field) or ["text"]),
                           metadata_fields=tuple(split_values(meta_field)) if meta_field else None,
                           encoding=encoding, on_error=on_error, batch_size=batch_size)  # type: ignore[arg-type]
-    with Collection.open_or_create(collection, encoder=encoder, index=index_spec,
+    # A typo, a directory, an unknown format or a missing column fails here, before a model is
+    # loaded or a collection made; a run that then stores nothing removes the collection it made.
+    Collection.check_files(files, config)
+    with Collection.open_or_create(collection, discard_if_empty=True, encoder=encoder, index=index_spec,
                                    chunking=ChunkingConfig(chunk_words, chunk_overlap)) as target:
         recorded = target.store.config.encoder
         if encoder not in (DEFAULT_ENCODER, recorded) and load_encoder(encoder).name != recorded:
@@ -62,20 +65,30 @@ def index(
                 bar.stop()
                 errors.print("[yellow]interrupted[/]: every batch written before Ctrl-C is stored.")
                 raise typer.Exit(130) from None
-        if json_output:
-            print_json({"items": report.items, "chunks": report.chunks, "seconds": round(report.seconds, 3),
-                        "skipped": [str(e) for e in report.skipped], "collection": str(collection),
-                        "total_items": len(target)})
-            return
+        total_items = len(target)
+    for name in report.empty_files:
+        warn(f"{name} holds no records")
+    if target.discarded:
+        warn(f"nothing was indexed, so no collection was made at {collection}")
+    if report.replaced:
+        shown = ", ".join(repr(i) for i in report.replaced_ids[:5]) + (", ..." if report.replaced > 5 else "")
+        warn(f"{report.replaced:,} records replaced earlier records with the same id ({shown})")
+    if json_output:
+        print_json({"items": report.items, "chunks": report.chunks, "seconds": round(report.seconds, 3),
+                    "skipped": [str(e) for e in report.skipped], "replaced": report.replaced,
+                    "replaced_ids": report.replaced_ids, "empty_files": report.empty_files,
+                    "collection": str(collection), "discarded": target.discarded, "total_items": total_items})
+        return
+    if not target.discarded:
         console.print(f"indexed [bold]{report.items:,}[/] items ({report.chunks:,} chunks) in "
                       f"{report.seconds:.1f} s ({report.items_per_second:,.1f} items/s); "
-                      f"{len(target):,} items in {collection}")
-        if report.skipped:
-            errors.print(f"[yellow]skipped {len(report.skipped):,} bad records[/]:")
-            for problem in report.skipped[:10]:
-                errors.print(f"  {problem}")
-            if len(report.skipped) > 10:
-                errors.print(f"  ... and {len(report.skipped) - 10:,} more (use --json to list them all)")
+                      f"{total_items:,} items in {safe(collection)}")
+    if report.skipped:
+        errors.print(f"[yellow]skipped {len(report.skipped):,} bad records[/]:")
+        for problem in report.skipped[:10]:
+            errors.print(f"  {safe(problem)}")
+        if len(report.skipped) > 10:
+            errors.print(f"  ... and {len(report.skipped) - 10:,} more (use --json to list them all)")
 
 
 def delete(
@@ -86,9 +99,9 @@ def delete(
     with Collection.open(collection) as target:
         missing = target.delete(ids)
         deleted = len(set(ids)) - len(set(missing))
-        console.print(f"deleted {deleted:,} items; {len(target):,} left in {collection}")
+        console.print(f"deleted {deleted:,} items; {len(target):,} left in {safe(collection)}")
         if missing:
-            errors.print(f"[yellow]not found[/]: {', '.join(missing[:20])}")
+            errors.print(f"[yellow]not found[/]: {safe(', '.join(missing[:20]))}")
 
 
 def reindex(
@@ -99,4 +112,4 @@ def reindex(
     with Collection.open(collection) as target:
         target.set_index(index_spec)
         info = target.info()
-        console.print(f"vector index of {collection} is now {info['index']} ({info['chunks']:,} vectors)")
+        console.print(f"vector index of {safe(collection)} is now {safe(info['index'])} ({info['chunks']:,} vectors)")

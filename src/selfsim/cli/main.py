@@ -9,7 +9,7 @@ import typer
 from selfsim import __version__
 from selfsim.cli import check, classify, cluster, duplicates, evaluate, index, recommend, search
 from selfsim.cli import train as train_cli
-from selfsim.cli.common import errors
+from selfsim.cli.common import errors, reported_warnings, safe
 from selfsim.errors import SelfsimError
 
 app = typer.Typer(name="selfsim", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -43,9 +43,11 @@ def version() -> None:
 def main() -> None:
     """Entry point of the console script."""
     try:
-        app()
+        with reported_warnings():
+            app()
     except SelfsimError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # The message quotes what the user gave (ids, paths, filters), so it is escaped, never parsed as markup.
+        errors.print(f"[bold red]error:[/] {safe(error)}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from selfsim.app import Collection
-from selfsim.cli.common import console, errors, print_json, split_values
+from selfsim.cli.common import console, errors, print_json, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.data.interactions import InteractionReadConfig
 from selfsim.errors import ConfigError
@@ -76,20 +76,29 @@ def import_interactions(
     config = InteractionReadConfig(user_field=user_field, item_field=item_field, time_field=time_field,
                                    event_field=event_field, weight_field=weight_field, format=format,  # type: ignore[arg-type]
                                    on_error=on_error)  # type: ignore[arg-type]
-    with Collection.open_or_create(collection, encoder=encoder) as target:
+    # Bad paths and missing columns fail before a collection is made; one made here that ends up
+    # holding nothing (every line bad, or no lines at all) is removed again.
+    Collection.check_interaction_files(files, config)
+    with Collection.open_or_create(collection, discard_if_empty=True, encoder=encoder) as target:
         report = target.import_interactions(files, config)
         stats = target.interactions.stats()
+    for name in report.empty_files:
+        warn(f"{name} holds no events")
+    if target.discarded:
+        warn(f"nothing was imported, so no collection was made at {collection}")
     result = {"events_read": report.events, "events_new": report.stored, "skipped": [str(e) for e in report.skipped],
               "seconds": round(report.seconds, 2), "events": stats.events, "users": stats.users,
-              "items": stats.items, "items_with_text": stats.items_with_text}
+              "items": stats.items, "items_with_text": stats.items_with_text, "empty_files": report.empty_files,
+              "discarded": target.discarded}
     if json_output:
         print_json(result)
         return
-    console.print(f"imported [bold]{report.stored:,}[/] new events ({report.events:,} read) in {report.seconds:.1f} s; "
-                  f"the collection holds {stats.events:,} events of {stats.users:,} users over {stats.items:,} items "
-                  f"({stats.items_with_text:,} with text)")
+    if not target.discarded:
+        console.print(f"imported [bold]{report.stored:,}[/] new events ({report.events:,} read) in "
+                      f"{report.seconds:.1f} s; the collection holds {stats.events:,} events of {stats.users:,} "
+                      f"users over {stats.items:,} items ({stats.items_with_text:,} with text)")
     for error in report.skipped[:10]:
-        errors.print(f"skipped: {error}", highlight=False)
+        errors.print(f"skipped: {safe(error)}", highlight=False)
 
 
 @interactions_app.command("info")
@@ -181,11 +190,11 @@ def _print_items(title: str, found: list[Recommendation], json_output: bool) -> 
     if json_output:
         print_json([{"item": r.item, "score": round(r.score, 4)} for r in found])
         return
-    table = Table(title=title)
+    table = Table(title=safe(title))
     for column in ("#", "item", "score"):
         table.add_column(column, justify="left" if column == "item" else "right")
     for position, r in enumerate(found, 1):
-        table.add_row(str(position), r.item, f"{r.score:.3f}")
+        table.add_row(str(position), safe(r.item), f"{r.score:.3f}")
     console.print(table)
 
 
@@ -243,7 +252,8 @@ def eval_recommend(
     if json_output:
         print_json(result)
         return
-    table = Table(title=f"{file.name}: {result['users']:,} users, {result['items']:,} items, full ranking, test split")
+    table = Table(title=f"{safe(file.name)}: {result['users']:,} users, {result['items']:,} items, full ranking, "
+                        "test split")
     for column in ("method", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20"):
         table.add_column(column, justify="left" if column == "method" else "right")
     metrics = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")

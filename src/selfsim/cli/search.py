@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from selfsim.app import Collection
-from selfsim.cli.common import console, print_json
+from selfsim.cli.common import console, plain, print_json, reported_warnings, safe
 from selfsim.config import SearchConfig
 from selfsim.store.filters import parse_filter_expressions
 
@@ -31,7 +32,7 @@ def search(
     """Search COLLECTION by meaning (dense), by words (keyword) or both (hybrid)."""
     config = SearchConfig(mode=mode, fusion=fusion, dense_weight=dense_weight)  # type: ignore[arg-type]
     spec = parse_filter_expressions(filter or [])
-    with Collection.open(collection) as target:
+    with Collection.open(collection) as target, reported_warnings():
         hits = target.search(query, k=k, filter=spec, config=config)
     if json_output:
         print_json([hit.to_dict() for hit in hits])
@@ -39,7 +40,7 @@ def search(
     if not hits:
         console.print("no results")
         return
-    table = Table(title=f"{mode} search: {query}", show_lines=True)
+    table = Table(title=f"{safe(mode)} search: {safe(query)}", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("id", overflow="fold")
     table.add_column("score", justify="right")
@@ -48,7 +49,8 @@ def search(
     for rank, hit in enumerate(hits, start=1):
         signals = " ".join(f"{name}#{signal.rank}" for name, signal in hit.signals.items())
         text = " ".join(hit.text.split())
-        table.add_row(str(rank), hit.id, f"{hit.score:.3f}", signals, text[:240] + ("…" if len(text) > 240 else ""))
+        table.add_row(str(rank), safe(hit.id), f"{hit.score:.3f}", signals,
+                      safe(text[:240] + ("…" if len(text) > 240 else "")))
     console.print(table)
 
 
@@ -64,8 +66,9 @@ def get(
     if json_output:
         print_json(data)
     else:
-        console.print(f"[bold]{item.id}[/] {item.metadata}")
-        console.print(item.text)
+        # Whole lines of data: Text is never parsed as markup.
+        console.print(Text(plain(item.id), style="bold"), Text(plain(item.metadata)))
+        console.print(Text(plain(item.text)))
 
 
 def info(
@@ -79,4 +82,4 @@ def info(
         print_json(data)
         return
     for key, value in data.items():
-        console.print(f"[bold]{key}[/]: {value}")
+        console.print(f"[bold]{key}[/]: {safe(value)}")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from selfsim.cli.common import console, errors, print_json, progress_bar, split_values
+from selfsim.cli.common import console, errors, print_json, progress_bar, safe, split_values
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError
 
@@ -97,20 +97,21 @@ def train(
 
     total = config.total_steps(len(examples))
     with progress_bar("steps") as bar:
-        task = bar.add_task(f"training ({objective})", total=total)
+        task = bar.add_task(f"training ({safe(objective)})", total=total)
         report = train_text_encoder(base, examples, output, config, data_kind=rows_kind, validator=validator,
                                     resume=resume, data_description=description,
                                     progress=lambda n: bar.advance(task, n))
     if json_output:
         print_json(report.to_dict())
         return
-    console.print(f"trained [bold]{objective}[/] for {report.steps:,} steps in {report.train_seconds:.0f} s "
+    console.print(f"trained [bold]{safe(objective)} [/]for {report.steps:,} steps in {report.train_seconds:.0f} s "
                   f"({report.examples_per_second:,.1f} examples/s); loss {report.first_loss:.4f} -> "
                   f"{report.last_loss:.4f}")
     if report.best_metrics:
         console.print(f"validation: before {_fmt(report.initial_metrics)}; best {_fmt(report.best_metrics)} "
                       f"at step {report.best_step} (kept); last {_fmt(report.final_metrics)}")
-    console.print(f"model: {output}  (use it with --encoder {output}; curve in {output}/training/curve.png)")
+    shown = safe(output)
+    console.print(f"model: {shown}  (use it with --encoder {shown}; curve in {shown}/training/curve.png)")
 
 
 def _validator(valid_sts: Path | None, valid_beir: Path | None) -> Any:
@@ -143,7 +144,7 @@ def _find_lr(base: str, examples: Any, kind: str, config: Any, output: Path, jso
         print_json(result.to_dict())
         return
     console.print(f"suggested learning rate: [bold]{result.suggested:.2e}[/] (loss was lowest at "
-                  f"{result.lowest_loss_rate:.2e}); plot: {result.plot}")
+                  f"{result.lowest_loss_rate:.2e}); plot: {safe(result.plot)}")
 
 
 def _size_curve(base: str, examples: Any, kind: str, config: Any, output: Path, validator: Any,
@@ -164,7 +165,7 @@ def _size_curve(base: str, examples: Any, kind: str, config: Any, output: Path, 
         return
     for point in result["points"]:
         console.print(f"{point['size']:>7,} examples: {_fmt(point['best_metrics'])} ({point['train_seconds']:.0f} s)")
-    console.print(f"plot: {result['plot']}")
+    console.print(f"plot: {safe(result['plot'])}")
 
 
 def adapt(
@@ -212,10 +213,10 @@ def adapt(
         print_json(report.to_dict())
         return
     training = report.training
-    console.print(f"adapted with [bold]{objective}[/] on {report.texts:,} texts: {training.steps:,} steps in "
+    console.print(f"adapted with [bold]{safe(objective)} [/]on {report.texts:,} texts: {training.steps:,} steps in "
                   f"{training.train_seconds:.0f} s ({training.examples_per_second:,.1f} examples/s); re-embedded "
                   f"{report.chunks_embedded:,} chunks in {report.embed_seconds:.0f} s; generation "
-                  f"{report.generation}; model {report.model_dir}")
+                  f"{report.generation}; model {safe(report.model_dir)}")
 
 
 def eval_sts(
@@ -236,8 +237,8 @@ def eval_sts(
     if json_output:
         print_json(result)
         return
-    console.print(f"{file.name}: Spearman [bold]{scores.spearman:.2f}[/] (Pearson {scores.pearson:.2f}) over "
-                  f"{scores.pairs:,} pairs with {model.name}")
+    console.print(f"{safe(file.name)}: Spearman [bold]{scores.spearman:.2f}[/] (Pearson {scores.pearson:.2f}) over "
+                  f"{scores.pairs:,} pairs with {safe(model.name)}")
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -11,7 +11,11 @@ Two kinds of file hold interactions:
 
 Readers yield ``(location, Interaction | InputError)`` and never decide what
 to do about a bad line; the caller applies the error policy, as text ingest
-does. :class:`InteractionLog` holds every user's items in time order as integer
+does, and they share its care with bad files (:mod:`selfsim.data.readers`):
+damage to a ``.gz``, JSON nested too deep, huge CSV fields and bad bytes are
+bad lines naming the file and line. Users and items follow the id rule of
+:mod:`selfsim.data.records` (``1`` and ``"1"`` are one user).
+:class:`InteractionLog` holds every user's items in time order as integer
 ids (1..n_items; 0 is padding), and :func:`leave_one_out` makes the standard
 split: the last item of each user is the test target, the one before it the
 validation target, the rest the training history.
@@ -19,19 +23,28 @@ validation target, the rest the training history.
 
 from __future__ import annotations
 
-import csv
 import datetime
-import gzip
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from selfsim.data.readers import FORMATS, detect_format, json_object, open_parquet
-from selfsim.errors import ConfigError, InputError, NotFoundError, RecordError
+from selfsim.data.readers import (
+    FORMATS,
+    check_file,
+    decode_lines,
+    delimited_rows,
+    detect_format,
+    jsonl_objects,
+    open_parquet,
+    parquet_rows,
+)
+from selfsim.data.records import ID_ADVICE, as_id, id_problem
+from selfsim.data.records import shown_value as shown
+from selfsim.errors import ConfigError, InputError, RecordError
 
 InteractionFileFormat = Literal["auto", "events", "sequences"]
 SEQUENCE_SUFFIXES = (".txt", ".seq")
@@ -86,12 +99,29 @@ def interaction_format(path: Path, config: InteractionReadConfig = InteractionRe
                       "file with one 'user item item ...' line per user.")
 
 
+def check_interaction_file(path: str | Path, config: InteractionReadConfig = InteractionReadConfig()) -> None:
+    """Raise now whatever would stop ``path`` being read at all (missing, a directory, unknown format, not
+    gzip, a missing user/item/time column), so an import can fail before it creates or writes anything."""
+    path = Path(path)
+    check_file(path)
+    if interaction_format(path, config) == "sequences":
+        return
+    fmt = detect_format(path)
+    if fmt == "parquet":
+        _check_columns(path, open_parquet(path).schema_arrow.names, config)
+    elif fmt in ("csv", "tsv"):
+        rows = _delimited(path, config, fmt)
+        try:
+            next(rows, None)  # reading the header runs the column checks
+        finally:
+            rows.close()
+
+
 def read_interactions(path: str | Path, config: InteractionReadConfig = InteractionReadConfig()
                       ) -> Iterator[ReadResult]:
     """Yield every interaction of ``path`` (or the error that stopped a line being one)."""
     path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"{path} does not exist; check the path.")
+    check_file(path)
     if interaction_format(path, config) == "sequences":
         yield from _read_sequences(path, config)
     else:
@@ -102,79 +132,57 @@ def _read_sequences(path: Path, config: InteractionReadConfig) -> Iterator[ReadR
     # The order in the file is the time order; a running count stands in for timestamps, so a user
     # whose items continue on a later line keeps them after the earlier ones.
     clock = 0
-    with _open_text(path, config) as handle:
-        for number, line in _lines(handle, path, config):
-            location = f"line {number}"
-            if isinstance(line, InputError):
-                yield location, line
-                return
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 2:
-                yield location, RecordError(path.name, location, f"has a user ({parts[0]!r}) but no items",
-                                           "write 'user item item ...' or pass --on-error skip")
-                continue
-            user = parts[0]
-            for item in parts[1:]:
-                yield location, Interaction(user, item, float(clock))
-                clock += 1
+    for number, line in decode_lines(path, config.encoding):
+        if isinstance(line, InputError):
+            yield line.location if isinstance(line, RecordError) else f"line {number}", line
+            continue
+        location = f"line {number}"
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 2:
+            yield location, RecordError(path.name, location, f"has a user ({parts[0]!r}) but no items",
+                                       "write 'user item item ...' or pass --on-error skip")
+            continue
+        bad = next(((what, token, problem) for what, token in zip(["user"] + ["item"] * (len(parts) - 1), parts,
+                                                                   strict=True)
+                    if (problem := id_problem(token)) is not None), None)
+        if bad is not None:
+            what, token, problem = bad
+            yield location, RecordError(path.name, location, f"has a {what} id that {problem}",
+                                        f"{ID_ADVICE}, or pass --on-error skip to leave the line out")
+            continue
+        user = parts[0]
+        for item in parts[1:]:
+            yield location, Interaction(user, item, float(clock))
+            clock += 1
+
+
+_EXAMPLE = '{"user": "u1", "item": "i9", "timestamp": 1700000000}'
 
 
 def _read_events(path: Path, config: InteractionReadConfig) -> Iterator[ReadResult]:
     fmt = detect_format(path)
     if fmt == "parquet":
-        yield from _read_parquet_events(path, config)
-        return
-    with _open_text(path, config) as handle:
-        if fmt == "jsonl":
-            for number, line in _lines(handle, path, config):
-                if isinstance(line, InputError):
-                    yield line.location, line
-                    continue
-                location = f"line {number}"
-                if not line.strip():
-                    continue
-                raw = json_object(line, path, location, '{"user": "u1", "item": "i9", "timestamp": 1700000000}')
-                if isinstance(raw, InputError):
-                    yield location, raw
-                    continue
-                yield location, _event(raw, path.name, location, config)
-            return
-        delimiter = "\t" if fmt == "tsv" else ","
-        reader = csv.DictReader(handle, delimiter=delimiter,
-                                quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
-        try:
-            columns = reader.fieldnames or []
-        except UnicodeDecodeError as error:
-            raise RecordError(path.name, "line 1", f"is not valid {config.encoding} ({error.reason})",
-                             "re-save the file as UTF-8 or name its encoding with --encoding") from None
-        _check_columns(path, columns, config)
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as error:
-                location = f"after line {reader.line_num}"
-                yield location, RecordError(path.name, location, f"is not valid {config.encoding} ({error.reason})",
-                                           "re-save the file as UTF-8 or name its encoding with --encoding")
-                return
-            location = f"line {reader.line_num}"
-            raw = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+        rows = parquet_rows(path, lambda columns: _check_columns(path, columns, config), batch_size=8192)
+    elif fmt == "jsonl":
+        rows = jsonl_objects(path, config.encoding, _EXAMPLE)
+    else:
+        rows = _delimited(path, config, fmt)
+    for location, raw in rows:
+        if isinstance(raw, InputError):
+            yield location, raw
+            continue
+        if fmt in ("csv", "tsv"):
+            raw = {k: v for k, v in raw.items() if v != ""}  # an empty cell is a missing value
             if not raw:
                 continue
-            yield location, _event(raw, path.name, location, config)
+        yield location, _event(raw, path.name, location, config)
 
 
-def _read_parquet_events(path: Path, config: InteractionReadConfig) -> Iterator[ReadResult]:
-    parquet = open_parquet(path)
-    _check_columns(path, parquet.schema_arrow.names, config)
-    number = 0
-    for batch in parquet.iter_batches(batch_size=8192):
-        for raw in batch.to_pylist():
-            number += 1
-            yield f"row {number}", _event(raw, path.name, f"row {number}", config)
+def _delimited(path: Path, config: InteractionReadConfig, fmt: str) -> Iterator[tuple[str, Any]]:
+    return delimited_rows(path, config.encoding, "\t" if fmt == "tsv" else ",",
+                          check_columns=lambda columns: _check_columns(path, columns, config))
 
 
 def _check_columns(path: Path, columns: Sequence[str], config: InteractionReadConfig) -> None:
@@ -185,75 +193,56 @@ def _check_columns(path: Path, columns: Sequence[str], config: InteractionReadCo
                              f"name that column with {option}")
 
 
-def _open_text(path: Path, config: InteractionReadConfig) -> IO[str]:
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding=config.encoding, newline="")
-    return path.open("r", encoding=config.encoding, newline="")
-
-
-def _lines(handle: IO[str], path: Path, config: InteractionReadConfig) -> Iterator[tuple[int, str | InputError]]:
-    number = 0
-    while True:
-        number += 1
-        try:
-            line = handle.readline()
-        except UnicodeDecodeError as error:
-            yield number, RecordError(path.name, f"line {number}", f"is not valid {config.encoding} ({error.reason})",
-                                     "re-save the file as UTF-8 or name its encoding with --encoding")
-            return
-        if not line:
-            return
-        yield number, line
-
-
 def _event(raw: dict[str, Any], source: str, location: str,
            config: InteractionReadConfig) -> Interaction | InputError:
-    user, item = _field(raw, config.user_field), _field(raw, config.item_field)
-    if user is None or item is None:
-        missing = config.user_field if user is None else config.item_field
-        return RecordError(source, location, f"has no {missing!r} field",
-                          f"give every event a user and an item, or name the field with "
-                          f"--{'user' if user is None else 'item'}-field")
+    ids = []
+    for name, what in ((config.user_field, "user"), (config.item_field, "item")):
+        value = raw.get(name)
+        if value is None or value == "":
+            return RecordError(source, location, f"has no {name!r} field",
+                               f"give every event a user and an item, or name the field with --{what}-field")
+        problem = id_problem(value)
+        if problem is not None:
+            return RecordError(source, location, f"has a {what} id that {problem}",
+                               f"{ID_ADVICE}, or pass --on-error skip to leave the line out")
+        ids.append(as_id(value))
+    user, item = ids
     stamp = raw.get(config.time_field)
     if stamp is None:
         return RecordError(source, location, f"has no {config.time_field!r} field",
                           "give every event a timestamp (seconds or ISO date), or name it with --time-field")
     timestamp = _timestamp(stamp)
     if timestamp is None:
-        return RecordError(source, location, f"has a timestamp {stamp!r} that is neither a number nor an ISO date",
-                          "write seconds since 1970 or a date such as 2024-05-01T12:00:00")
+        return RecordError(source, location,
+                           f"has a timestamp {shown(stamp)} that is neither a number nor an ISO date",
+                           "write seconds since 1970 or a date such as 2024-05-01T12:00:00")
     weight = raw.get(config.weight_field, 1.0)
     try:
         weight = float(weight)
         if not math.isfinite(weight):
             raise ValueError
     except (TypeError, ValueError):
-        return RecordError(source, location, f"has a weight {raw.get(config.weight_field)!r} that is not a number",
-                          "write a finite number or leave the weight out")
+        return RecordError(source, location, f"has a weight {shown(raw.get(config.weight_field))} that is not "
+                           "a number", "write a finite number or leave the weight out")
     event = raw.get(config.event_field)
     return Interaction(user, item, timestamp, None if event is None else str(event), weight)
 
 
-def _field(raw: dict[str, Any], name: str) -> str | None:
-    value = raw.get(name)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text or None
-
-
 def _timestamp(value: Any) -> float | None:
-    if isinstance(value, bool):
+    """Seconds from a number or an ISO date; None for anything else, NaN, infinities and huge numbers."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, datetime.datetime)):
         return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(float(value)) else None
-    text = str(value).strip()
+    if isinstance(value, datetime.datetime):  # a Parquet timestamp column
+        return (value if value.tzinfo else value.replace(tzinfo=datetime.UTC)).timestamp()
     try:
-        return float(text)
+        number = float(value)
+    except OverflowError:
+        return None
     except ValueError:
         pass
+    else:
+        return number if math.isfinite(number) else None
+    text = value.strip()
     try:
         parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -9,18 +9,26 @@ Formats, picked by extension:
 
 Export writes the same layouts, with ``source`` and ``confidence`` columns
 (and, in JSONL, each class's probability when the label has them).
+
+Files are read with the care of :mod:`selfsim.data.readers` (bad bytes, JSON
+nested too deep, huge CSV fields, byte-order marks: one sentence naming the
+line). Ids follow the rule of :mod:`selfsim.data.records`; an empty or null
+``id`` means "no id" here, since a row may name its item by ``text`` instead.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfsim.errors import ConfigError, NotFoundError, RecordError
+from selfsim.data.readers import check_file, delimited_rows, jsonl_objects
+from selfsim.data.records import ID_ADVICE, as_id, id_problem
+from selfsim.errors import ConfigError, InputError, RecordError
 
 
 @dataclass(frozen=True)
@@ -37,8 +45,7 @@ class LabelRow:
 def read_label_file(path: str | Path) -> list[LabelRow]:
     """Every row of a TSV/CSV/JSONL labels file; a bad row raises an :class:`InputError` naming its line."""
     path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"{path} does not exist; check the path of the labels file.")
+    check_file(path, "labels file")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
         raw = _jsonl(path)
@@ -46,24 +53,36 @@ def read_label_file(path: str | Path) -> list[LabelRow]:
         raw = _delimited(path, "," if suffix == ".csv" else "\t")
     else:
         raise ConfigError(f"cannot read labels from {path.name}; use a .tsv, .csv or .jsonl file.")
-    rows = []
-    for location, record in raw:
-        label = record.get("label")
-        if label is None or not str(label).strip():
-            raise RecordError(path.name, location, "has no label", "give every row a 'label'")
-        item_id = record.get("id")
-        text = record.get("text")
-        if (item_id is None or str(item_id) == "") and (text is None or not str(text).strip()):
-            raise RecordError(path.name, location, "has neither an 'id' nor a 'text'",
-                             "name the item by its id or its exact text")
-        try:
-            confidence = float(record.get("confidence", 1.0) or 1.0)
-        except (TypeError, ValueError):
-            raise RecordError(path.name, location, "has a confidence that is not a number",
-                             "use a number between 0 and 1") from None
-        rows.append(LabelRow(str(label).strip(), None if item_id in (None, "") else str(item_id),
-                             None if text is None else str(text), confidence, location))
-    return rows
+    return [_label_row(path, location, record) for location, record in raw]
+
+
+def _label_row(path: Path, location: str, record: dict[str, Any]) -> LabelRow:
+    label = record.get("label")
+    if isinstance(label, (dict, list, bool)):
+        raise RecordError(path.name, location, "has a label that is not a class name", "write the class as a string")
+    if label is None or not str(label).strip():
+        raise RecordError(path.name, location, "has no label", "give every row a 'label'")
+    item_id = record.get("id")
+    if item_id is not None and item_id != "":
+        problem = id_problem(item_id)
+        if problem is not None:
+            raise RecordError(path.name, location, f"has an id that {problem}", ID_ADVICE)
+        item_id = as_id(item_id)
+    else:
+        item_id = None
+    text = record.get("text")
+    if item_id is None and (not isinstance(text, (str, int, float)) or not str(text).strip()):
+        raise RecordError(path.name, location, "has neither an 'id' nor a 'text'",
+                          "name the item by its id or its exact text")
+    confidence = record.get("confidence")
+    try:
+        confidence = 1.0 if confidence in (None, "") else float(confidence)
+        if not 0.0 <= confidence <= 1.0 or math.isnan(confidence):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise RecordError(path.name, location, "has a confidence that is not a number between 0 and 1",
+                          "use a number between 0 and 1") from None
+    return LabelRow(str(label).strip(), item_id, None if text is None else str(text), confidence, location)
 
 
 def write_label_file(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
@@ -90,28 +109,22 @@ def write_label_file(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise RecordError(path.name, f"line {number}", "is not valid JSON", "fix the line") from None
-            if not isinstance(record, dict):
-                raise RecordError(path.name, f"line {number}", "is not a JSON object",
-                                 'write {"id": ..., "label": ...}')
-            yield f"line {number}", record
+    for location, record in jsonl_objects(path, "utf-8", '{"id": "a1", "label": "spam"}'):
+        if isinstance(record, InputError):
+            raise record
+        yield location, record
 
 
 def _delimited(path: Path, delimiter: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if "label" not in header or not ({"id", "text"} & set(header)):
+    def check_header(columns: list[str]) -> None:
+        names = {name.lower() for name in columns}
+        if "label" not in names or not ({"id", "text"} & names):
             raise RecordError(path.name, "line 1", "has no header naming 'label' and 'id' or 'text'",
                              "start the file with a header such as id<TAB>label")
-        for number, values in enumerate(reader, 2):
-            if not any(v.strip() for v in values):
-                continue
-            yield f"line {number}", dict(zip(header, values, strict=False))
+
+    # Label files have always allowed quoted fields, in TSV too.
+    for location, row in delimited_rows(path, "utf-8", delimiter, quoting=csv.QUOTE_MINIMAL,
+                                        check_columns=check_header):
+        if isinstance(row, InputError):
+            raise row
+        yield location, {name.lower(): value for name, value in row.items()}

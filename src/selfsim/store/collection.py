@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,14 @@ DATABASE_FILE = "collection.sqlite"
 INDEX_DIR = "index"
 # Generations of deletions kept after the saved index reflects them, for open indexes still behind.
 TOMBSTONE_RETENTION = 1000
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What a deletion did: the ids that were not there, and the generation it committed as."""
+
+    missing: list[str]
+    generation: int | None
 
 
 class Store:
@@ -110,12 +120,14 @@ class Store:
             _, missing = self.database.update_metadata(updates)
         return missing
 
-    def delete(self, ids: Sequence[str]) -> list[str]:
-        """Delete items by id in one transaction; returns the ids that were not there."""
+    def delete(self, ids: Sequence[str]) -> Deleted:
+        """Delete items by id in one transaction; says which ids were not there and the generation
+        the deletion committed as (None when none of the ids existed, so nothing was written)."""
         with self._lock:
-            _, missing = self.database.delete_items(ids)
-            self._wrote = True
-        return missing
+            generation, missing = self.database.delete_items(ids)
+            wrote = len(set(missing)) < len(set(ids))
+            self._wrote = self._wrote or wrote
+        return Deleted(missing, generation if wrote else None)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -131,9 +143,19 @@ class Store:
         """How many items there are."""
         return self.database.count_items()
 
-    def items_by_key(self, keys: Sequence[int]) -> dict[int, StoredItem]:
-        """Items by internal key."""
-        return self.database.items_by_key(keys)
+    def items_by_key(self, keys: Sequence[int], filter: Filter | None = None) -> dict[int, StoredItem]:
+        """Items by internal key (only those passing ``filter``, when given)."""
+        return self.database.items_by_key(keys, filter)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state of the collection (see :meth:`Database.snapshot`).
+
+        Holds the store's lock too: the connection is shared by this process's threads, and a write
+        transaction cannot begin on it while a read transaction is open.
+        """
+        with self._lock, self.database.snapshot():
+            yield
 
     def chunk_items(self, chunk_ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
         """For each chunk id: ``(item_key, position, start, end)``."""
@@ -333,3 +355,7 @@ class Store:
     def keyword_items(self, match: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
         """The ``k`` best ``(item_key, BM25 score)`` for an FTS5 MATCH expression under ``filter``."""
         return self.database.keyword(match, k, filter)
+
+    def metadata_kinds(self, path: str, wanted: Sequence[str] = ()) -> set[str]:
+        """JSON types of the metadata values at ``path``; see :meth:`Database.metadata_kinds`."""
+        return self.database.metadata_kinds(path, wanted)

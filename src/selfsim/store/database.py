@@ -404,15 +404,16 @@ class Database:
             (item_id,)).fetchone()
         return _stored(row) if row else None
 
-    def items_by_key(self, keys: Sequence[int]) -> dict[int, StoredItem]:
-        """Items by their internal keys."""
+    def items_by_key(self, keys: Sequence[int], filter: Filter | None = None) -> dict[int, StoredItem]:
+        """Items by their internal keys (only those passing ``filter``, when given)."""
+        where, params = compile_filter(filter)
         found: dict[int, StoredItem] = {}
         for first in range(0, len(keys), 500):
             part = [int(k) for k in keys[first:first + 500]]
             marks = ", ".join("?" for _ in part)
             for row in self.connection.execute(
-                    f"SELECT id, text, metadata, created_at, updated_at, key FROM items WHERE key IN ({marks})",
-                    part):
+                    f"SELECT id, text, metadata, created_at, updated_at, key FROM items i WHERE key IN ({marks}) "
+                    f"AND {where}", [*part, *params]):
                 found[row[5]] = _stored(row)
         return found
 
@@ -520,6 +521,26 @@ class Database:
                    f"WHERE items_fts MATCH ? AND {where} ORDER BY s LIMIT ?")
             rows = connection.execute(sql, [match, *params, k]).fetchall()
         return [(int(key), -float(score)) for key, score in rows]  # FTS5's bm25 is lower-is-better
+
+    def metadata_kinds(self, path: str, wanted: Sequence[str] = ()) -> set[str]:
+        """JSON types (``json_type`` names) of the values at ``path`` (from :func:`field_path`) in items' metadata.
+
+        Returns the type of the first value that is one of ``wanted`` (any type when empty), so a field that
+        items have costs a read of a few rows; only when there is none does it read every item and return
+        every type found there (empty when no item has the field).
+        """
+        connection = self._reader()
+        marks = ", ".join("?" for _ in wanted)
+        test = f"IN ({marks})" if wanted else "IS NOT NULL"
+        row = connection.execute(f"SELECT json_type(metadata, ?) AS t FROM items WHERE t {test} LIMIT 1",
+                                 [path, *wanted]).fetchone()
+        if row is not None:
+            return {row[0]}
+        if not wanted:
+            return set()
+        rows = connection.execute("SELECT DISTINCT json_type(metadata, ?) AS t FROM items WHERE t IS NOT NULL",
+                                  [path]).fetchall()
+        return {kind for (kind,) in rows}
 
 
 def _metadata_json(record: Record) -> str:

@@ -12,6 +12,7 @@ is stored once, so importing a file twice changes nothing.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from selfsim.data.interactions import Interaction, InteractionLog
-from selfsim.errors import NotFoundError
+from selfsim.data.records import check_id
+from selfsim.errors import InputError, NotFoundError
 from selfsim.store.database import Database
 
 
@@ -33,6 +35,14 @@ class InteractionStats:
     items_with_text: int
 
 
+def _row(event: Interaction) -> tuple[str, str, float, str, float]:
+    timestamp, weight = float(event.timestamp), float(event.weight)
+    if not (math.isfinite(timestamp) and math.isfinite(weight)):
+        raise InputError(f"the event of user {event.user!r} on item {event.item!r} has a timestamp or weight that "
+                         "is not a finite number; give both as plain numbers.")
+    return check_id(event.user, "user"), check_id(event.item, "item"), timestamp, event.event or "", weight
+
+
 class InteractionStore:
     """The interaction and user-vector tables of one collection database."""
 
@@ -42,8 +52,13 @@ class InteractionStore:
     # -- writes ----------------------------------------------------------------------------------
 
     def put(self, interactions: Iterable[Interaction]) -> int:
-        """Store events in one transaction; returns how many were new (repeats are ignored)."""
-        rows = [(e.user, e.item, float(e.timestamp), e.event or "", float(e.weight)) for e in interactions]
+        """Store events in one transaction; returns how many were new (repeats are ignored).
+
+        Users and items follow the id rule of :mod:`selfsim.data.records` (``1`` is ``"1"``); a bad
+        id or a timestamp or weight that is not a finite number is an :class:`InputError` and
+        nothing is written.
+        """
+        rows = [_row(e) for e in interactions]
         connection = self.database.connection
         with self.database.transaction():
             before = connection.total_changes

@@ -16,6 +16,7 @@ index.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from selfsim.data.records import check_id
 from selfsim.errors import ConfigError, NotFoundError
 from selfsim.store.database import Database
 
@@ -65,13 +67,14 @@ class LabelStore:
     def put(self, task: str, labels: Iterable[Label], *, replace_source: bool = False) -> int:
         """Write labels for ``task`` in one transaction; returns how many were written.
 
-        Every item id must exist in the collection (nothing is written otherwise).
+        Every item id must exist in the collection (nothing is written otherwise); ids follow the
+        rule of :mod:`selfsim.data.records` (``1`` is ``"1"``, a bad id is an :class:`InputError`).
         With ``replace_source`` the task's earlier labels from the sources being
         written are removed first, so a new round of pseudo-labels or predictions
         replaces the last one instead of mixing with it.
         """
         _check_task(task)
-        labels = list(labels)
+        labels = [_with_checked_id(label) for label in labels]
         for label in labels:
             if label.source not in SOURCES:
                 raise ConfigError(f"unknown label source {label.source!r}; use one of {', '.join(SOURCES)}.")
@@ -174,6 +177,11 @@ class LabelStore:
             known.update(row[0] for row in self.database.connection.execute(
                 f"SELECT id FROM items WHERE id IN ({marks})", part))
         return [i for i in unique if i not in known]
+
+
+def _with_checked_id(label: Label) -> Label:
+    item_id = check_id(label.item_id, "item id")
+    return label if item_id == label.item_id else dataclasses.replace(label, item_id=item_id)
 
 
 def _check_task(task: str) -> None:

@@ -16,7 +16,7 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ from selfsim.store.collection import Store
 from selfsim.store.labels import Label, LabelStore
 from selfsim.tasks.active import SuggestConfig, margins, suggest
 from selfsim.tasks.label_model import ABSTAIN, DawidSkene, MajorityVote
-from selfsim.tasks.probe import LinearProbe, ProbeConfig, TrainingDataError
+from selfsim.tasks.probe import HeldOutAccuracy, LinearProbe, ProbeConfig, TrainingDataError, held_out_accuracy
 from selfsim.tasks.propagation import LabelPropagation, PropagationConfig
 from selfsim.tasks.self_training import RoundReport, SelfTrainer, SelfTrainingConfig
 from selfsim.tasks.weak import FunctionReport, Labelled, LabellingFunction, analyse, apply_functions
@@ -58,7 +58,8 @@ class ClassifyConfig:
 
 @dataclass
 class FitReport:
-    """What ``fit`` did."""
+    """What ``fit`` did, and how well the head does on labels it did not see (``held_out``, next to chance);
+    ``warning`` is set when that is not clearly above chance."""
 
     task: str
     classes: list[str]
@@ -72,11 +73,14 @@ class FitReport:
     finetune_labels: int = 0
     classifier_dir: str = ""
     seconds: float = 0.0
+    held_out: HeldOutAccuracy = field(default_factory=HeldOutAccuracy)
+    warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form."""
         document = dict(self.__dict__)
         document["rounds"] = [r.to_dict() for r in self.rounds]
+        document["held_out"] = self.held_out.to_dict()
         return document
 
 
@@ -103,6 +107,12 @@ def fit(store: Store, encoder: Encoder | None, task: str, config: ClassifyConfig
     rows = np.asarray([row_of[label.item_id] for label in labelled])
     y = np.asarray([label.label for label in labelled])
     weight = np.asarray([label.confidence for label in labelled], dtype=np.float64)
+    trusted = np.asarray([label.source == "human" for label in labelled])
+    # Judged on the stored vectors even with --finetune: the fine-tuned encoder has seen every label, so a
+    # head on its vectors would be graded on what it learned from (and random labels would look learned).
+    held_out = held_out_accuracy(vectors[rows], y, config.probe, weight, trusted)
+    if config.finetune and held_out.accuracy is not None:
+        held_out = replace(held_out, note="measured on the stored vectors: the fine-tuned encoder saw every label")
     target = classifier_dir(store, task)
     finetune_steps = finetune_labels = 0
     if config.finetune:
@@ -124,11 +134,12 @@ def fit(store: Store, encoder: Encoder | None, task: str, config: ClassifyConfig
         rows = np.asarray([row_of[label.item_id] for label in labelled])
     unlabelled_rows = np.setdiff1d(np.arange(len(ids)), rows)
     x = vectors[rows]
-    trusted = np.asarray([label.source == "human" for label in labelled])
     rounds: list[RoundReport] = []
     best_round = 0
     pseudo: list[Label] = []
     shutil.rmtree(target / "rounds", ignore_errors=True)  # rounds of an earlier fit are not this one's
+    if not config.finetune:  # an earlier --finetune's encoder would otherwise feed this head vectors it never saw
+        shutil.rmtree(target / "encoder", ignore_errors=True)
     if config.semi == "self-train":
         trainer = SelfTrainer(config.self_training, config.probe, checkpoint_dir=target / "rounds")
         trainer.fit(x, y, vectors[unlabelled_rows])
@@ -145,7 +156,8 @@ def fit(store: Store, encoder: Encoder | None, task: str, config: ClassifyConfig
     else:
         model = LinearProbe(config.probe).fit(x, y, sample_weight=weight, trusted=trusted)
     model.save(target, extra={"task": task, "finetuned_encoder": config.finetune,
-                              "trained_on": {"labels": len(labelled), "pseudo": len(pseudo)}})
+                              "trained_on": {"labels": len(labelled), "pseudo": len(pseudo)},
+                              "held_out": held_out.to_dict()})
     probabilities = model.predict_proba(vectors)
     predictions = _prediction_labels(ids, model.classes_, probabilities)
     labels_store.put(task, predictions, replace_source=True)
@@ -154,7 +166,7 @@ def fit(store: Store, encoder: Encoder | None, task: str, config: ClassifyConfig
         labels_store.put(task, pseudo, replace_source=True)
     return FitReport(task, [str(c) for c in model.classes_], len(labelled), len(unlabelled_rows), len(predictions),
                      len(pseudo), rounds, best_round, finetune_steps, finetune_labels, str(target),
-                     time.perf_counter() - started)
+                     time.perf_counter() - started, held_out, held_out.warning)
 
 
 def _finetune_rows(labelled: Sequence[Label], y: np.ndarray) -> np.ndarray:
@@ -298,6 +310,24 @@ def suggest_items(store: Store, task: str, n: int = 20,
                        "probabilities": {str(c): round(float(p), 4)
                                          for c, p in zip(model.classes_, probabilities[r], strict=True)}})
     return result
+
+
+def held_out_of(store: Store, task: str) -> HeldOutAccuracy:
+    """How well ``task``'s classifier does on human labels it did not see, next to chance.
+
+    As the last ``fit`` measured it; with no classifier yet (or one saved
+    before fits measured it), measured now for a probe on the human labels and
+    the stored vectors, as :func:`suggest_items` would fit.
+    """
+    config_file = classifier_dir(store, task) / "config.json"
+    if config_file.is_file():
+        recorded = json.loads(config_file.read_text()).get("held_out")
+        if recorded is not None:
+            return HeldOutAccuracy(**recorded)
+    human = LabelStore(store.database).get(task, ["human"])
+    ids, vectors = store.item_vectors()
+    row_of = {item_id: row for row, item_id in enumerate(ids)}
+    return held_out_accuracy(vectors[[row_of[label.item_id] for label in human]], [label.label for label in human])
 
 
 def _prediction_labels(ids: Sequence[str], classes: np.ndarray, probabilities: np.ndarray) -> list[Label]:

@@ -6,7 +6,9 @@ strong, cheap classifier when labels are few. Its raw probabilities are often
 too sure or too timid, so when the labels allow it the probe learns one
 temperature from out-of-fold scores (Guo et al. 2017, "On Calibration of
 Modern Neural Networks"); only *trusted* rows (human labels) are ever used to
-judge, so pseudo-labels cannot grade themselves.
+judge, so pseudo-labels cannot grade themselves. :func:`held_out_accuracy`
+says whether a head learned anything at all: its cross-validated accuracy
+next to chance (the majority-class rate).
 
 A fitted probe saves to a directory (``config.json`` + ``weights.safetensors``),
 never a pickle.
@@ -16,19 +18,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from selfsim.errors import ConfigError, NotFoundError, SelfsimError
+from selfsim.errors import ConfigError, InputError, NotFoundError
 
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "config.json"
 
 
-class TrainingDataError(SelfsimError):
+class TrainingDataError(InputError):
     """Labels that cannot train a classifier (one class only, too few, mismatched lengths)."""
 
 
@@ -190,6 +192,105 @@ def out_of_fold_scores(make_model: Callable[[], Any], vectors: np.ndarray, label
             logits = np.stack([np.zeros_like(logits), logits], axis=1)
         scores[np.ix_(held_part, np.searchsorted(classes, model.classes_))] = logits
     return scores
+
+
+# How far above chance the cross-validated accuracy, less one standard error, must be before a head is taken
+# to have learned anything (see held_out_accuracy).
+CHANCE_MARGIN = 0.05
+
+
+@dataclass(frozen=True)
+class HeldOutAccuracy:
+    """A head's cross-validated accuracy next to chance, and a warning when it is not clearly above it.
+
+    ``accuracy`` is over every judged label (each predicted by a head that did
+    not see it), ``standard_error`` the larger of the folds' standard error and
+    the binomial one, ``chance`` the majority-class rate of the judged labels.
+    When nothing could be measured ``accuracy`` is None and ``note`` says why.
+    """
+
+    accuracy: float | None = None
+    standard_error: float | None = None
+    chance: float | None = None
+    majority_class: str | None = None
+    folds: int = 0
+    judged: int = 0
+    note: str = ""
+    warning: str | None = None
+
+    @property
+    def at_chance(self) -> bool:
+        """True when the head was measured and is not clearly above chance."""
+        return self.warning is not None
+
+    def summary(self) -> str:
+        """One line for people: the accuracy next to chance, or why it was not measured."""
+        if self.accuracy is None or self.chance is None:
+            return self.note
+        line = (f"held-out accuracy {100 * self.accuracy:.1f}% ± {100 * (self.standard_error or 0):.1f} "
+                f"({self.folds}-fold CV over {self.judged} human labels); chance {100 * self.chance:.1f}% "
+                f"(always {self.majority_class!r})")
+        return f"{line}; {self.note}" if self.note else line
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return asdict(self)
+
+
+def held_out_accuracy(vectors: np.ndarray, labels: Sequence[Any], config: ProbeConfig = ProbeConfig(),
+                      sample_weight: np.ndarray | None = None, trusted: np.ndarray | None = None) -> HeldOutAccuracy:
+    """Stratified k-fold accuracy of the probe's head on the ``trusted`` rows, next to chance.
+
+    k = min(``config.folds``, the smallest trusted class's count); untrusted rows
+    (weak or pseudo-labels) are in every fold's training part and never judged.
+    Nothing is measured (``note`` says why) when a trusted class has fewer than
+    two labels. The rule for "clearly above chance": accuracy minus one standard
+    error must exceed chance + ``CHANCE_MARGIN``; the standard error is the
+    larger of the folds' (their spread / sqrt(k)) and the binomial
+    sqrt(acc (1 - acc) / n), because a few folds can agree by luck. Only the
+    argmax is judged, which the temperature never changes, so no fold fits one.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    vectors = np.asarray(vectors, dtype=np.float32)
+    labels = check_training_labels(labels, len(vectors))
+    trusted = np.ones(len(labels), dtype=bool) if trusted is None else np.asarray(trusted, dtype=bool)
+    trusted_rows, other_rows = np.flatnonzero(trusted), np.flatnonzero(~trusted)
+    judged = labels[trusted_rows]
+    if len(judged) == 0:
+        return HeldOutAccuracy(note="held-out accuracy not measured: there are no human labels to judge by.")
+    classes, counts = np.unique(judged, return_counts=True)
+    chance, majority = float(counts.max() / counts.sum()), str(classes[counts.argmax()])
+    if len(classes) < 2:
+        return HeldOutAccuracy(chance=chance, majority_class=majority, judged=len(judged),
+                               note=f"held-out accuracy not measured: the human labels are all {majority!r}.")
+    if counts.min() < 2:
+        rare = str(classes[counts.argmin()])
+        return HeldOutAccuracy(chance=chance, majority_class=majority, judged=len(judged),
+                               note=f"held-out accuracy not measured: class {rare!r} has 1 human label; label at "
+                                    "least two per class to measure it.")
+    folds = int(min(config.folds, counts.min()))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
+    head = LinearProbe(replace(config, calibrate=False))
+    fold_accuracy, correct = [], 0
+    for fit_part, held_part in splitter.split(trusted_rows, judged):
+        rows = np.concatenate([trusted_rows[fit_part], other_rows])
+        weight = None if sample_weight is None else np.asarray(sample_weight)[rows]
+        model = head._model().fit(vectors[rows], labels[rows], sample_weight=weight)
+        right = model.predict(vectors[trusted_rows[held_part]]) == judged[held_part]
+        fold_accuracy.append(float(right.mean()))
+        correct += int(right.sum())
+    accuracy = correct / len(judged)
+    standard_error = max(float(np.std(fold_accuracy, ddof=1) / np.sqrt(folds)),
+                         float(np.sqrt(accuracy * (1 - accuracy) / len(judged))))
+    warning = None
+    if accuracy - standard_error <= chance + CHANCE_MARGIN:
+        warning = (f"held-out accuracy {100 * accuracy:.1f}% ± {100 * standard_error:.1f} is not clearly above "
+                   f"chance ({100 * chance:.1f}%, always {majority!r}), so the classifier has learned nothing "
+                   "usable yet; label more items (`selfsim classify suggest` picks them) or check that the "
+                   "labels follow the texts.")
+    return HeldOutAccuracy(round(accuracy, 4), round(standard_error, 4), round(chance, 4), majority, folds,
+                           len(judged), "", warning)
 
 
 def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:

@@ -28,7 +28,7 @@ from selfsim.data.interactions import (
     Interaction,
     InteractionLog,
     InteractionReadConfig,
-    interaction_format,
+    check_interaction_file,
     leave_one_out,
     read_interactions,
 )
@@ -208,12 +208,22 @@ class Recommender:
 
 @dataclass
 class InteractionImportReport:
-    """What an import did: events read, events new to the store, bad lines skipped (with why), time taken."""
+    """What an import did: events read, events new to the store, bad lines skipped (with why), time taken,
+    and the files that held no events at all (``empty_files``)."""
 
     events: int = 0
     stored: int = 0
     skipped: list[InputError] = field(default_factory=list)
     seconds: float = 0.0
+    empty_files: list[str] = field(default_factory=list)
+
+
+def check_interaction_files(paths: Sequence[str | Path],
+                            config: InteractionReadConfig = InteractionReadConfig()) -> None:
+    """Raise what would stop any of ``paths`` being read at all (missing, a directory, unknown format, not
+    gzip, a missing column), so an import can fail before it creates or writes anything."""
+    for path in paths:
+        check_interaction_file(path, config)
 
 
 def import_interactions(store: Store, paths: Sequence[str | Path],
@@ -224,16 +234,15 @@ def import_interactions(store: Store, paths: Sequence[str | Path],
     A bad line stops the import (``on_error="stop"``, after storing the good events before
     it; the error says how many) or is skipped and reported (``"skip"``).
     """
-    for path in paths:  # every file is checked before any is read, so a typo costs nothing
-        if not Path(path).is_file():
-            raise NotFoundError(f"{path} does not exist; check the path.")
-        interaction_format(Path(path), config)
+    check_interaction_files(paths, config)  # every file is checked before any is read, so a typo costs nothing
     interactions = InteractionStore(store.database)
     report = InteractionImportReport()
     started = time.perf_counter()
     batch: list[Interaction] = []
     for path in paths:
+        results = 0
         for _, result in read_interactions(path, config):
+            results += 1
             if isinstance(result, InputError):
                 if config.on_error == "stop":
                     report.stored += interactions.put(batch)
@@ -247,6 +256,8 @@ def import_interactions(store: Store, paths: Sequence[str | Path],
                 report.stored += interactions.put(batch)
                 report.events += len(batch)
                 batch = []
+        if results == 0:
+            report.empty_files.append(str(path))
     if batch:
         report.stored += interactions.put(batch)
         report.events += len(batch)

@@ -8,6 +8,9 @@ and at what rank, so a surprising result can be explained.
 
 from __future__ import annotations
 
+import itertools
+import numbers
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -15,13 +18,16 @@ from typing import Any
 
 from selfsim.config import SearchConfig, SearchMode
 from selfsim.encoders.base import Encoder
-from selfsim.errors import ConfigError
+from selfsim.errors import ConfigError, FilterWarning, InputError
 from selfsim.store.collection import Store
-from selfsim.store.filters import Filter
+from selfsim.store.filters import Filter, compile_filter, filter_warnings
 from selfsim.store.lexical import match_expression, query_words
 from selfsim.tasks.fusion import reciprocal_rank_fusion, weighted_score_fusion
 
 _KEYWORD_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="selfsim-keyword")
+# A k beyond any collection just means "every match"; capping it keeps SQLite's LIMIT in range.
+_MAX_K = 2**31 - 1
+_FIELD_SAMPLE = 200  # items whose metadata names the known fields in a filter warning
 
 
 @dataclass(frozen=True)
@@ -60,14 +66,15 @@ def search(store: Store, encoder: Encoder | Callable[[], Encoder], query: str, k
     ``mode`` overrides ``config.mode``. When at least ``k`` items pass the
     filter and match, ``k`` hits come back (keyword search only matches items
     that share a word with the query).
+
+    A bad query, ``k`` or filter is an :class:`InputError`; a filter on a field no item has, or comparing
+    a field with a type of value it never holds, still runs but warns (:class:`FilterWarning`).
     """
     mode = mode or config.mode
-    if mode not in ("dense", "keyword", "hybrid"):
+    if not isinstance(mode, str) or mode not in ("dense", "keyword", "hybrid"):
         raise ConfigError(f"unknown search mode {mode!r}; use dense, keyword or hybrid.")
-    if not query or not query.strip():
-        raise ConfigError("the query is empty; type some words to search for.")
-    if k < 1:
-        raise ConfigError(f"k must be at least 1, not {k}.")
+    k = _checked(query, k)
+    compile_filter(filter)  # a bad filter fails here, before any model is loaded
     depth = k if mode != "hybrid" else max(k, config.candidates)
     dense: list[tuple[int, float, int]] = []
     keyword: list[tuple[int, float]] = []
@@ -96,22 +103,49 @@ def search(store: Store, encoder: Encoder | Callable[[], Encoder], query: str, k
         else:
             fused = weighted_score_fusion([dense_ranked, keyword], weights)
     top = fused[:k]
-    return _hits(store, query, top, dense, keyword)
+    if filter:  # after the search: when an item passed, most mistakes are ruled out without another look
+        for message in filter_warnings(filter, store.metadata_kinds, lambda: (
+                item.metadata for item in itertools.islice(store.iterate(), _FIELD_SAMPLE)), matched=bool(top)):
+            warnings.warn(message, FilterWarning, stacklevel=3)  # 3: the caller of Collection.search
+    return _hits(store, query, top, dense, keyword, filter)
+
+
+def _checked(query: Any, k: Any) -> int:
+    """``k`` as a usable int, once ``query`` and ``k`` are known to be usable; InputError otherwise."""
+    if not isinstance(query, str):
+        raise InputError(f"the query must be text, not {type(query).__name__}.")
+    if not query.strip():
+        raise InputError("the query is empty; type some words to search for.")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError as error:  # the tokenizer and SQLite both refuse a lone surrogate
+        code = ord(query[error.start])
+        raise InputError(f"the query holds a lone surrogate (U+{code:04X}), which is not text; fix how the query "
+                         "was decoded.") from None
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise InputError(f"k must be a whole number, not {k!r}.")
+    if k < 1:
+        raise InputError(f"k must be at least 1, not {k}.")
+    return min(int(k), _MAX_K)
 
 
 def _hits(store: Store, query: str, top: list, dense: list[tuple[int, float, int]],
-          keyword: list[tuple[int, float]]) -> list[Hit]:
+          keyword: list[tuple[int, float]], filter: Filter | None) -> list[Hit]:
     keys = [key for key, _ in top]
-    items = store.items_by_key(keys)
+    # Another process may change an item between ranking and reading it: read the items and their
+    # chunks in one snapshot and drop any that no longer pass the filter, so a hit always shows a
+    # stored state that matches the filter.
+    with store.snapshot():
+        items = store.items_by_key(keys, filter)
+        chunks = store.chunks_of(keys)
     dense_at = {key: (rank, score, chunk_id) for rank, (key, score, chunk_id) in enumerate(dense, start=1)}
     keyword_at = {key: (rank, score) for rank, (key, score) in enumerate(keyword, start=1)}
-    chunks = store.chunks_of(keys)
     words = query_words(query)
     hits = []
     for key, score in top:
         item = items.get(key)
         if item is None:
-            continue  # deleted by another writer between ranking and reading
+            continue  # deleted, or changed to fail the filter, by another writer since ranking
         item_chunks = chunks.get(key) or [(0, 0, 0, len(item.text))]
         signals: dict[str, Signal] = {}
         if key in dense_at:

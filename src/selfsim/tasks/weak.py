@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from selfsim.errors import ConfigError, NotFoundError, SelfsimError
+from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.tasks.label_model import ABSTAIN
 
 
-class LabellingFunctionError(SelfsimError):
+class LabellingFunctionError(InputError):
     """A labelling function that raised, returned something unusable, or is declared wrongly."""
 
 
