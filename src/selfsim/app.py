@@ -176,14 +176,17 @@ class Collection:
         unknown format, not gzip, no text column), before a collection is created or a model loaded."""
         ingest.check_files(paths, config)
 
-    def delete(self, ids: Iterable[str]) -> list[str]:
-        """Delete items by id in one transaction; returns the ids that did not exist."""
-        return self.store.delete(list(ids)).missing
+    def delete(self, ids: Iterable[str] | str) -> list[str]:
+        """Delete items by id in one transaction (one id may be given on its own); returns the ids that
+        did not exist. Ids follow the rule of :mod:`selfsim.data.records` (``1`` is ``"1"``)."""
+        if isinstance(ids, (str, int)):
+            ids = [ids]  # one id, not the characters of one
+        return self.store.delete([check_id(i) for i in ids]).missing
 
     def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> list[str]:
         """Merge metadata fields into items by id (a None value removes the field), in one
         transaction; returns the ids that do not exist. Texts and vectors are untouched."""
-        return self.store.update_metadata(updates)
+        return self.store.update_metadata({check_id(item_id): fields for item_id, fields in updates.items()})
 
     def set_index(self, spec: str) -> None:
         """Rebuild the vector index with a new FAISS spec (``"Flat"``, ``"HNSW32"``, ``"IVF256,Flat"``)."""
@@ -194,7 +197,7 @@ class Collection:
 
     def get(self, item_id: str) -> StoredItem:
         """The item with this id; raises :class:`~selfsim.errors.NotFoundError` when there is none."""
-        item = self.store.get(item_id)
+        item = self.store.get(check_id(item_id))
         if item is None:
             raise NotFoundError(f"no item with id {item_id!r} in {self.store.directory}; check the id.")
         return item

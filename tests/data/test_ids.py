@@ -168,3 +168,13 @@ def test_label_ids_follow_the_rule(make_collection: Callable[..., Collection], t
                     '{"id": 8.0, "label": "even"}\n')
     rows = read_label_file(path)
     assert [(row.item_id, row.text) for row in rows] == [("8", None), (None, "seven"), ("8.0", None)]
+
+
+def test_get_delete_and_update_metadata_follow_the_id_rule(make_collection) -> None:
+    collection = make_collection([{"id": 1, "text": "the first note"}, {"id": "two", "text": "the second note"}])
+    assert collection.get(1).id == "1"
+    assert collection.update_metadata({1: {"seen": True}}) == [] and collection.get("1").metadata == {"seen": True}
+    assert collection.delete("two") == [] and len(collection) == 1  # one id, not its characters
+    with pytest.raises(InputError):
+        collection.get("   ")
+    assert collection.delete([1]) == [] and len(collection) == 0

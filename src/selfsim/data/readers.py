@@ -109,9 +109,10 @@ def read_records(path: str | Path, config: IngestConfig = IngestConfig()) -> Ite
     check_file(path)
     fmt = detect_format(path)
     if fmt == "jsonl":
-        yield from _read_jsonl(path, config)
+        yield from _records(path, jsonl_objects(path, config.encoding, '{"id": 1, "text": "..."}'), config)
     elif fmt == "parquet":
-        yield from _read_parquet(path, config)
+        yield from _records(path, parquet_rows(path, lambda columns: _require_text_column(path, columns, config)),
+                            config)
     else:
         yield from _read_delimited(path, config, fmt)
 
@@ -345,8 +346,9 @@ def jsonl_objects(path: Path, encoding: str, example: str) -> Rows:
         yield location, json_object(line, path, location, example)
 
 
-def _read_jsonl(path: Path, config: IngestConfig) -> Iterator[ReadResult]:
-    for location, raw in jsonl_objects(path, config.encoding, '{"id": 1, "text": "..."}'):
+def _records(path: Path, rows: Rows, config: IngestConfig) -> Iterator[ReadResult]:
+    """Raw rows made into records; a row that cannot be one yields its error instead."""
+    for location, raw in rows:
         if isinstance(raw, InputError):
             yield location, raw
             continue
@@ -534,17 +536,6 @@ def parquet_rows(path: Path, check_columns: Callable[[list[str]], None] | None =
             location = f"row {number}"
             problem = value_problem(raw)
             yield location, raw if problem is None else RecordError(path.name, location, problem, SKIP_ADVICE)
-
-
-def _read_parquet(path: Path, config: IngestConfig) -> Iterator[ReadResult]:
-    for location, raw in parquet_rows(path, lambda columns: _require_text_column(path, columns, config)):
-        if isinstance(raw, InputError):
-            yield location, raw
-            continue
-        try:
-            yield location, make_record(raw, path.name, location, config)
-        except InputError as error:
-            yield location, error
 
 
 def count_records(path: str | Path) -> int | None:
