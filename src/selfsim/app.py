@@ -41,6 +41,12 @@ from selfsim.tasks.adapt import AdaptConfig, AdaptReport, adapt_collection
 from selfsim.tasks.adapt import Progress as AdaptProgress
 from selfsim.tasks.classify import ClassifyConfig, FitReport
 from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig, find_duplicates, write_groups
+from selfsim.tasks.explain import collection as explain_task
+from selfsim.tasks.explain.classify import ClassifyExplainConfig
+from selfsim.tasks.explain.collection import TopicExplanation
+from selfsim.tasks.explain.explanation import Explanation
+from selfsim.tasks.explain.match import MatchConfig
+from selfsim.tasks.explain.shapley import ShapleyConfig
 from selfsim.tasks.ingest import IngestReport
 from selfsim.tasks.recommend import InteractionImportReport, Recommendation, RecommendConfig
 from selfsim.tasks.search import Hit, search
@@ -308,6 +314,36 @@ class Collection:
     def user_segments(self, k: int = 8, seed: int = 0) -> dict[str, int]:
         """Users grouped into ``k`` segments by k-means over their stored vectors."""
         return recommend_task.user_segments(self.store, k, seed)
+
+    # -- explanations (Shapley values; see selfsim.tasks.explain) -----------------------------------
+
+    def explain_search(self, query: str, item_id: str, config: MatchConfig = MatchConfig()) -> Explanation:
+        """How each word of ``query`` and each sentence of the item's best passage made their dense similarity."""
+        return explain_task.explain_search(self.store, self.encoder, query, item_id, config)
+
+    def explain_duplicates(self, id_a: str, id_b: str, config: MatchConfig = MatchConfig(),
+                           scorer: str | Path | None = None) -> Explanation:
+        """How each sentence of two items made their cosine similarity (``scorer``: a saved fused pair scorer
+        whose feature contributions join the notes)."""
+        return explain_task.explain_duplicates(self.store, self.encoder, id_a, id_b, config, scorer)
+
+    def explain_classify(self, item_id: str, task: str, label: str | None = None,
+                         config: ClassifyExplainConfig = ClassifyExplainConfig()) -> Explanation:
+        """How each sentence or word of the item moved the ``task`` classifier toward ``label`` (default: its
+        prediction)."""
+        return explain_task.explain_classify(self.store, lambda: self.encoder, task, item_id, label, config)
+
+    def explain_recommend(self, item_id: str, user: str | None = None, history: Sequence[str] | None = None,
+                          config: ShapleyConfig = ShapleyConfig()) -> Explanation:
+        """How each item of a known ``user``'s history (or an anonymous ``history``) drove the score of ``item_id``."""
+        return explain_task.explain_recommend(self.store, item_id, user, None if history is None else list(history),
+                                              config)
+
+    def explain_topic(self, topic: int | str, field: str = "cluster", keywords: int = 10,
+                      items: int = 5) -> TopicExplanation:
+        """The words (c-TF-IDF weights) and the items nearest the centre that define a topic written by
+        :meth:`topics` with ``write`` (the value ``topic`` of metadata ``field``)."""
+        return explain_task.explain_topic(self.store, topic, field, keywords, items)
 
     def info(self) -> dict[str, Any]:
         """A summary: path, counts, encoder, index spec, generation and whether the vector index

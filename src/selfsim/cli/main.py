@@ -7,7 +7,7 @@ import sys
 import typer
 
 from selfsim import __version__
-from selfsim.cli import check, classify, cluster, duplicates, evaluate, index, recommend, search
+from selfsim.cli import check, classify, cluster, duplicates, evaluate, explain, index, recommend, search
 from selfsim.cli import train as train_cli
 from selfsim.cli.common import errors, reported_warnings, safe
 from selfsim.errors import SelfsimError
@@ -32,6 +32,7 @@ app.command()(train_cli.adapt)
 app.add_typer(recommend.interactions_app, name="interactions")
 app.command()(recommend.recommend)
 app.command("similar-items")(recommend.similar_items)
+app.add_typer(explain.app, name="explain")
 
 
 @app.command()

@@ -40,6 +40,7 @@ from selfsim.tasks.clusters import make_clusterer
 from selfsim.tasks.recommend_baselines import CooccurrenceRecommender
 from selfsim.tasks.recommend_blend import BlendConfig, blend, choose_blend_weight
 from selfsim.training.sequence import (
+    ScoreFunction,
     SequenceTrainingConfig,
     SequenceTrainingResult,
     model_scores,
@@ -166,6 +167,17 @@ class Recommender:
         encoded = [self.encode_history(h) for h in histories]
         return self.model.user_vectors(encoded).numpy()
 
+    def score_function(self, batch_size: int = 1024) -> ScoreFunction:
+        """The served scores: integer-id histories -> every id's score (U, V + 1), blended when trained so.
+
+        One definition for serving and for anything that must score exactly as serving does
+        (explanations); an empty history is allowed and gives the model's no-history scores.
+        """
+        score = model_scores(self.model, batch_size)
+        if self.cooccurrence is not None and self.blend_weight > 0:
+            score = blend(score, self.cooccurrence, self.blend_weight)
+        return score
+
     def recommend(self, history: Sequence[str], k: int = 10, exclude_seen: bool = True) -> list[Recommendation]:
         """The ``k`` best next items after ``history`` (oldest first), without items in it unless asked."""
         return self.recommend_many([history], k, exclude_seen)[0]
@@ -176,10 +188,7 @@ class Recommender:
         if k < 1:
             raise ConfigError(f"k must be at least 1, not {k}.")
         encoded = [self.encode_history(h) for h in histories]
-        score = model_scores(self.model)
-        if self.cooccurrence is not None and self.blend_weight > 0:
-            score = blend(score, self.cooccurrence, self.blend_weight)
-        scores = score(encoded)  # (U, V + 1)
+        scores = self.score_function()(encoded)  # (U, V + 1)
         out = []
         for row, history in zip(scores, encoded, strict=True):
             if exclude_seen:
