@@ -58,8 +58,9 @@ class EmbeddingCache:
 def explain_units(encoder: Encoder | EmbeddingCache, left: Sequence[Unit], right: Sequence[Unit],
                   sides: tuple[str, str], config: ShapleyConfig = ShapleyConfig(), kind: str = "search",
                   target: str = "", texts: dict[str, str] | None = None,
-                  notes: Sequence[str] = ()) -> Explanation:
-    """Shapley values of ``left`` and ``right`` units for the cosine of the two composed texts."""
+                  notes: Sequence[str] = (), costly_right: bool = False) -> Explanation:
+    """Shapley values of ``left`` and ``right`` units for the cosine of the two composed texts
+    (``costly_right``: the right texts are much longer, see :func:`shapley_values`)."""
     embed = encoder if isinstance(encoder, EmbeddingCache) else EmbeddingCache(encoder)
     n_left = len(left)
 
@@ -76,7 +77,10 @@ def explain_units(encoder: Encoder | EmbeddingCache, left: Sequence[Unit], right
         return scores
 
     n = n_left + len(right)
-    attribution = shapley_values(value, n, config)
+    # The right side (an item's sentences) costs far more to encode than a query's words: sampling
+    # shares its orders across permutations so fewer distinct passages are encoded.
+    costly = np.arange(n) >= n_left if costly_right else None
+    attribution = shapley_values(value, n, config, costly)
     leave_one_out, _, _ = occlusion(value, n)
     errors = attribution.standard_errors
     features = [Feature(sides[0] if i < n_left else sides[1], unit.text, unit.start, unit.end,
@@ -98,7 +102,7 @@ def explain_match(encoder: Encoder | EmbeddingCache, query: str, passage: str, c
                            ("item sentences", passage_units, right, "passages")])
     return explain_units(encoder, left, right, ("query", "item"), config.shapley, "search",
                          target or "cosine similarity of the query and the item", {"query": query, "item": passage},
-                         notes)
+                         notes, costly_right=True)
 
 
 def explain_pair(encoder: Encoder | EmbeddingCache, first: str, second: str, config: MatchConfig = MatchConfig(),

@@ -14,7 +14,10 @@ every order in which the players could join::
 Up to ``exact_up_to`` players (10 by default: 1,024 coalitions) it is computed
 exactly. Beyond, it is estimated from random permutations (Castro, Gomez and
 Tejada 2009), drawn in antithetic pairs (a permutation and its reverse) to cut
-the variance; the standard error of each estimate comes with it. Either way the
+the variance; the standard error of each estimate comes with it. When some
+players are costly to evaluate, permutations share orders of those players in
+groups, which keeps the estimate unbiased and evaluates far fewer costly
+coalitions (the standard error is then computed over the groups). Either way the
 values add up to ``v(all) - v(none)`` (efficiency): exactly for the exact
 computation, and for sampling too, because each permutation's marginal
 contributions telescope to that difference.
@@ -51,12 +54,15 @@ class ShapleyConfig:
     min_permutations: int = 8
     budget_seconds: float | None = 8.0
     seed: int = 0
+    shared_orders: int = 4  # antithetic pairs sharing one order of the costly players (see shapley_values)
 
     def __post_init__(self) -> None:
         if not 0 <= self.exact_up_to <= 16:
             raise ConfigError(f"exact_up_to must be between 0 and 16 (2^16 coalitions), not {self.exact_up_to}.")
         if self.permutations < 2 or self.min_permutations < 2:
             raise ConfigError("sampling needs at least 2 permutations (one antithetic pair).")
+        if self.shared_orders < 1:
+            raise ConfigError(f"shared_orders must be at least 1, not {self.shared_orders}.")
 
 
 @dataclass(frozen=True)
@@ -82,14 +88,20 @@ class Attribution:
         return float(self.values.sum() - (self.full - self.empty))
 
 
-def shapley_values(value: ValueFunction, n: int, config: ShapleyConfig = ShapleyConfig()) -> Attribution:
-    """The Shapley values of the ``n`` players of ``value`` (exact or sampled, see :class:`ShapleyConfig`)."""
+def shapley_values(value: ValueFunction, n: int, config: ShapleyConfig = ShapleyConfig(),
+                   costly: np.ndarray | None = None) -> Attribution:
+    """The Shapley values of the ``n`` players of ``value`` (exact or sampled, see :class:`ShapleyConfig`).
+
+    ``costly`` (a boolean mask of players) marks players whose coalitions are expensive to evaluate
+    (the sentences of a long passage, beside the words of a short query): sampled permutations then
+    share orders of those players in groups, so far fewer distinct costly coalitions are evaluated.
+    """
     if n < 0:
         raise ConfigError(f"a game has 0 or more players, not {n}.")
     started = time.perf_counter()
     if n <= config.exact_up_to:
         return _exact(value, n, started)
-    return _sampled(value, n, config, started)
+    return _sampled(value, n, config, started, None if costly is None else np.asarray(costly, dtype=bool))
 
 
 def occlusion(value: ValueFunction, n: int) -> tuple[np.ndarray, float, float]:
@@ -117,22 +129,25 @@ def _exact(value: ValueFunction, n: int, started: float) -> Attribution:
                        time.perf_counter() - started)
 
 
-def _sampled(value: ValueFunction, n: int, config: ShapleyConfig, started: float) -> Attribution:
+def _sampled(value: ValueFunction, n: int, config: ShapleyConfig, started: float,
+             costly: np.ndarray | None) -> Attribution:
     rng = np.random.default_rng(config.seed)
-    wanted = config.permutations + config.permutations % 2
-    minimum = max(2, config.min_permutations + config.min_permutations % 2)
+    # pairs sharing a costly order, so that the permutations asked for still make two units or more
+    shared = min(config.shared_orders, max(1, config.permutations // 4))
+    if costly is None or not 0 < costly.sum() < n:
+        shared = 1
+    unit = 2 * shared  # permutations per sample unit: antithetic pairs, sharing one order of the costly players
+    wanted = max(2, -(-config.permutations // unit)) * unit  # whole units, at least two (for the SE)
+    minimum = max(2 * unit, config.min_permutations + config.min_permutations % 2)
     cache: dict[bytes, float] = {}
-    pair_means: list[np.ndarray] = []  # one row per antithetic pair: the pair's mean marginal contributions
-    round_size = max(2, min(4, wanted))
+    unit_means: list[np.ndarray] = []  # one row per unit: its mean marginal contributions (the samples of the SE)
+    per_round = max(1, 4 // unit)
     full = empty = 0.0
-    while 2 * len(pair_means) < wanted:
-        pairs = min(round_size // 2, (wanted - 2 * len(pair_means)) // 2)
+    while len(unit_means) * unit < wanted:
         orders = []
-        for _ in range(pairs):
-            order = rng.permutation(n)
-            orders += [order, order[::-1]]
-        # prefixes[p, j] is the coalition of the first j players of permutation p
-        prefixes = np.zeros((len(orders), n + 1, n), dtype=bool)
+        for _ in range(per_round):
+            orders += _unit_orders(rng, n, costly if shared > 1 else None, shared)
+        prefixes = np.zeros((len(orders), n + 1, n), dtype=bool)  # prefixes[p, j]: the first j players of p
         for p, order in enumerate(orders):
             for j, player in enumerate(order):
                 prefixes[p, j + 1:, player] = True
@@ -147,17 +162,41 @@ def _sampled(value: ValueFunction, n: int, config: ShapleyConfig, started: float
             cache.update(zip(new, scores.tolist(), strict=True))
         totals = np.array([cache[k] for k in keys]).reshape(len(orders), n + 1)
         full, empty = float(totals[0, -1]), float(totals[0, 0])
-        for p in range(0, len(orders), 2):
-            marginals = np.zeros((2, n))
-            for q in (0, 1):
-                marginals[q, orders[p + q]] = np.diff(totals[p + q])
-            pair_means.append(marginals.mean(axis=0))
-        done = 2 * len(pair_means)
+        marginals = np.zeros((len(orders), n))
+        for p, order in enumerate(orders):
+            marginals[p, order] = np.diff(totals[p])  # each permutation's marginals telescope to full - empty
+        unit_means += list(marginals.reshape(-1, unit, n).mean(axis=1))
+        done = len(unit_means) * unit
         if (config.budget_seconds is not None and done >= minimum
                 and time.perf_counter() - started > config.budget_seconds):
             break
-    samples = np.array(pair_means)
+    samples = np.array(unit_means)
     values = samples.mean(axis=0)
     errors = samples.std(axis=0, ddof=1) / np.sqrt(len(samples)) if len(samples) > 1 else np.full(n, np.inf)
-    return Attribution(values, errors, full, empty, False, 2 * len(samples), len(cache),
+    return Attribution(values, errors, full, empty, False, len(samples) * unit, len(cache),
                        time.perf_counter() - started)
+
+
+def _unit_orders(rng: np.random.Generator, n: int, costly: np.ndarray | None, shared: int) -> list[np.ndarray]:
+    """The permutations of one sample unit: ``shared`` antithetic pairs (an order and its reverse).
+
+    With ``costly`` players, every pair keeps one random order of them (reversed in the reverse
+    permutations) and draws its own order of the cheap players and its own interleaving of the two,
+    so the unit's coalitions hold only ``2 * (costly + 1)`` distinct sets of costly players. Each
+    permutation is still uniformly random, so the estimate stays unbiased; the unit's mean is one
+    sample for the standard error, since its permutations are not independent.
+    """
+    if costly is None:
+        order = rng.permutation(n)
+        return [order, order[::-1]]
+    costly_players, cheap_players = np.flatnonzero(costly), np.flatnonzero(~costly)
+    costly_order = rng.permutation(costly_players)
+    orders = []
+    for _ in range(shared):
+        slots = np.zeros(n, dtype=bool)
+        slots[rng.choice(n, len(costly_players), replace=False)] = True
+        order = np.empty(n, dtype=np.int64)
+        order[slots] = costly_order
+        order[~slots] = rng.permutation(cheap_players)
+        orders += [order, order[::-1]]
+    return orders
