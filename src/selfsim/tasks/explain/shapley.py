@@ -45,14 +45,15 @@ class ShapleyConfig:
     """How Shapley values are computed.
 
     Exact up to ``exact_up_to`` players; beyond, ``permutations`` random permutations (rounded up to
-    an even number, as they come in antithetic pairs), stopping early once ``budget_seconds`` have
-    passed (but never before ``min_permutations``). ``seed`` makes the sampling repeatable.
+    whole groups, as they come in antithetic pairs), stopping early rather than start a round that
+    would end past ``budget_seconds`` (but never before ``min_permutations``). ``seed`` makes the
+    sampling repeatable.
     """
 
     exact_up_to: int = 10
     permutations: int = 64
     min_permutations: int = 8
-    budget_seconds: float | None = 8.0
+    budget_seconds: float | None = 7.0
     seed: int = 0
     shared_orders: int = 4  # antithetic pairs sharing one order of the costly players (see shapley_values)
 
@@ -143,7 +144,12 @@ def _sampled(value: ValueFunction, n: int, config: ShapleyConfig, started: float
     unit_means: list[np.ndarray] = []  # one row per unit: its mean marginal contributions (the samples of the SE)
     per_round = max(1, 4 // unit)
     full = empty = 0.0
+    last_round = 0.0
     while len(unit_means) * unit < wanted:
+        if (config.budget_seconds is not None and len(unit_means) * unit >= minimum
+                and time.perf_counter() - started + last_round > config.budget_seconds):
+            break  # another round like the last one would end past the budget
+        round_started = time.perf_counter()
         orders = []
         for _ in range(per_round):
             orders += _unit_orders(rng, n, costly if shared > 1 else None, shared)
@@ -166,10 +172,7 @@ def _sampled(value: ValueFunction, n: int, config: ShapleyConfig, started: float
         for p, order in enumerate(orders):
             marginals[p, order] = np.diff(totals[p])  # each permutation's marginals telescope to full - empty
         unit_means += list(marginals.reshape(-1, unit, n).mean(axis=1))
-        done = len(unit_means) * unit
-        if (config.budget_seconds is not None and done >= minimum
-                and time.perf_counter() - started > config.budget_seconds):
-            break
+        last_round = time.perf_counter() - round_started
     samples = np.array(unit_means)
     values = samples.mean(axis=0)
     errors = samples.std(axis=0, ddof=1) / np.sqrt(len(samples)) if len(samples) > 1 else np.full(n, np.inf)

@@ -1,0 +1,509 @@
+"""Shapley-value explanations (issue #18): speed, and faithfulness on SciFact matches and Beauty recommendations.
+
+Parts (``--parts``, any of them; each run merges its parts into ``benchmarks/results/explain.json`` and keeps
+the parts it did not run, so ``speed,scifact`` and ``beauty`` can run at different times):
+
+- ``speed``: wall time of ``explain_match`` (Shapley values + the occlusion baseline, product defaults
+  ``MatchConfig()``) on SciFact train queries and their relevant abstracts, a cold embedding cache each time
+  (the encoder is loaded and warmed once before timing). 8 features: the first 4 words of a query and the first
+  4 sentences of a relevant abstract (exact, 256 coalitions). 30 features: a query of 10+ words (merged into 10
+  phrases) and a relevant abstract followed by other abstracts until 20+ sentences (merged into 20 passages);
+  sampled by antithetic permutations under the default 7 s budget, standard errors reported. Targets: < 2 s
+  and < 10 s on 2 cores (PyTorch and BLAS limited to ``--threads``).
+- ``scifact``: faithfulness on (query, relevant document) pairs of qrels/train.tsv whose document (title + " " +
+  text) has 6+ sentences, ``--cases`` of them drawn with ``--seed``. Each pair is explained with
+  ``MatchConfig()`` (query words and item sentences as players; beyond 20 sentences neighbours are merged into
+  passages, which then count as "sentences"); then the top-3 item sentences by Shapley value are removed and the
+  cosine of the query and the remaining text is recomputed, against 3 random item sentences removed (one draw,
+  and the mean of 10 draws). Target: the top-3 removal lowers the score more in >= 90% of cases. The same with
+  leave-one-out occlusion's top-3, and how often Shapley and occlusion disagree on the top feature.
+- ``beauty``: a sequence recommender (``Recommender.fit``, product defaults except a short schedule of
+  ``--epochs`` epochs, no item text; blended with co-occurrence when validation picks it, as served) trained on
+  Amazon Beauty with the leave-one-out split; for ``--users`` users (``--seed``) whose training history (the
+  last two items held out) has 6+ items, the top-1 recommendation after that history is explained
+  (``explain_recommendation``, players = history items), and the top-3 history items removed against 3 random
+  ones, comparing the served score of the recommended item. Same target and occlusion comparison.
+
+Usage: python benchmarks/explain.py [--data ../shared/data] [--cases 100] [--users 200]
+       [--parts speed,scifact,beauty] [--threads 2] [--epochs 4] [--speed-cases 10] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from common import DEFAULT_DATA, RESULTS, limit_threads, write_result
+
+from selfsim.tasks.explain.explanation import Explanation
+from selfsim.tasks.explain.match import EmbeddingCache, MatchConfig, explain_match
+from selfsim.tasks.explain.units import Unit, compose, sentences, words
+
+NAME = "explain"
+TARGETS = {"speed_8_features_max_seconds": 2.0, "speed_30_features_max_seconds": 10.0,
+           "scifact_top3_lowers_more_than_random": 0.90, "beauty_top3_lowers_more_than_random": 0.90}
+RANDOM_DRAWS = 10
+REMOVED = 3
+EXAMPLES = 6
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+
+def read_scifact(root: Path) -> tuple[dict[str, str], dict[str, str], list[tuple[str, str]]]:
+    """Documents (title + " " + text), train queries, and the (query, document) pairs of qrels/train.tsv."""
+    documents = {}
+    with (root / "corpus.jsonl").open() as lines:
+        for line in lines:
+            row = json.loads(line)
+            documents[str(row["_id"])] = f"{row.get('title', '')} {row.get('text', '')}".strip()
+    with (root / "queries.train.jsonl").open() as lines:
+        queries = {str(row["_id"]): row["text"] for row in map(json.loads, lines)}
+    pairs = []
+    for line in (root / "qrels" / "train.tsv").read_text().splitlines()[1:]:
+        query, document, score = line.split("\t")
+        if int(score) > 0 and query in queries and document in documents:
+            pairs.append((query, document))
+    return documents, queries, pairs
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+
+
+def spread(values: Sequence[float], digits: int = 3) -> dict[str, float]:
+    """Median, mean and max (and min) of ``values``."""
+    if not values:
+        return {}
+    return {"median": round(statistics.median(values), digits), "mean": round(statistics.fmean(values), digits),
+            "min": round(min(values), digits), "max": round(max(values), digits)}
+
+
+def errors_of(explanation: Explanation) -> list[float]:
+    return [f.standard_error for f in explanation.features if f.standard_error is not None]
+
+
+def short(text: str, most: int = 90) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def removal_draws(n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``RANDOM_DRAWS`` random sets of ``REMOVED`` players out of ``n`` (the first one is "the" random draw)."""
+    return [rng.choice(n, size=REMOVED, replace=False) for _ in range(RANDOM_DRAWS)]
+
+
+def top(values: Sequence[float], k: int = REMOVED) -> np.ndarray:
+    """Indices of the ``k`` largest values (ties broken by position, first wins)."""
+    return np.argsort(-np.asarray(values, dtype=np.float64), kind="stable")[:k]
+
+
+def faithfulness(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Shares of cases where removing the top-3 lowers the score more than random removals, and mean drops."""
+    n = len(rows)
+    out: dict[str, Any] = {"cases": n}
+    for method in ("shapley", "occlusion"):
+        drops = np.array([r[f"drop_{method}"] for r in rows])
+        one = np.array([r["drop_random"][0] for r in rows])
+        mean = np.array([float(np.mean(r["drop_random"])) for r in rows])
+        out[method] = {
+            "share_lowers_more_than_one_random_draw": round(float(np.mean(drops > one)), 4),
+            "ties_with_one_random_draw": int(np.sum(np.isclose(drops, one, atol=1e-7))),
+            "share_lowers_more_than_mean_of_10_draws": round(float(np.mean(drops > mean)), 4),
+            "share_lowers_more_than_every_one_of_10_draws": round(float(np.mean(
+                [r[f"drop_{method}"] > max(r["drop_random"]) - 1e-9 for r in rows])), 4),
+            "mean_drop_top3": round(float(drops.mean()), 5),
+        }
+    out["mean_drop_random"] = round(float(np.mean([np.mean(r["drop_random"]) for r in rows])), 5)
+    shap = np.array([r["drop_shapley"] for r in rows])
+    occl = np.array([r["drop_occlusion"] for r in rows])
+    same = np.isclose(shap, occl, atol=1e-7)
+    out["shapley_vs_occlusion_top3_drop"] = {"shapley_larger": int(np.sum((shap > occl) & ~same)),
+                                             "equal": int(np.sum(same)),
+                                             "occlusion_larger": int(np.sum((shap < occl) & ~same))}
+    out["same_top3_set"] = int(sum(r["same_top3_set"] for r in rows))
+    return out
+
+
+def agreement(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    n = len(rows)
+    overall = sum(not r["agree_top_feature"] for r in rows)
+    out = {"disagree_top_feature": overall, "disagree_top_feature_share": round(overall / n, 4)}
+    if label in rows[0]:
+        within = sum(not r[label] for r in rows)
+        out[f"disagree_{label.removeprefix('agree_')}"] = within
+        out[f"disagree_{label.removeprefix('agree_')}_share"] = round(within / n, 4)
+    return out
+
+
+# -- part 1: speed ---------------------------------------------------------------------------------
+
+
+def speed_cases(documents: dict[str, str], queries: dict[str, str], pairs: list[tuple[str, str]], count: int,
+                rng: np.random.Generator) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(query, passage) cases with 4 + 4 features and with 10 + 20 (after merging) features."""
+    order = rng.permutation(len(pairs))
+    all_ids = sorted(documents)
+    small, large = [], []
+    for index in order:
+        query_id, document_id = pairs[index]
+        query, document = queries[query_id], documents[document_id]
+        query_words, document_sentences = words(query), sentences(document)
+        if len(small) < count and len(query_words) >= 4 and len(document_sentences) >= 4:
+            small.append((" ".join(w.text for w in query_words[:4]),
+                          " ".join(s.text for s in document_sentences[:4])))
+        if len(large) < count and len(query_words) >= 10:
+            passage = document
+            while len(sentences(passage)) < 20:  # the relevant abstract, then others, until 20 sentences
+                passage += " " + documents[all_ids[int(rng.integers(len(all_ids)))]]
+            large.append((query, passage))
+        if len(small) >= count and len(large) >= count:
+            break
+    return small, large
+
+
+def time_cases(encoder: Any, cases: list[tuple[str, str]], label: str) -> dict[str, Any]:
+    walls, cpus, shapley_seconds, rows = [], [], [], []
+    for number, (query, passage) in enumerate(cases):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        explanation = explain_match(encoder, query, passage, MatchConfig())  # a new EmbeddingCache inside
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        walls.append(wall)
+        cpus.append(cpu)
+        shapley_seconds.append(explanation.seconds)
+        errors = errors_of(explanation)
+        rows.append({"features": len(explanation.features), "exact": explanation.exact,
+                     "permutations": explanation.permutations, "coalitions": explanation.coalitions,
+                     "wall_seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
+                     "shapley_seconds": round(explanation.seconds, 3),
+                     "mean_standard_error": round(float(np.mean(errors)), 5) if errors else None,
+                     "max_standard_error": round(float(np.max(errors)), 5) if errors else None,
+                     "efficiency_gap": explanation.efficiency_gap, "score": round(explanation.full, 4),
+                     "notes": explanation.notes})
+        print(f"  {label} case {number}: {len(explanation.features)} features, "
+              f"{'exact' if explanation.exact else f'{explanation.permutations} permutations'}, "
+              f"{explanation.coalitions} coalitions, {wall:.2f} s (cpu {cpu:.2f} s)"
+              + (f", SE mean {np.mean(errors):.4f} max {np.max(errors):.4f}" if errors else ""), flush=True)
+    errors_mean = [r["mean_standard_error"] for r in rows if r["mean_standard_error"] is not None]
+    errors_max = [r["max_standard_error"] for r in rows if r["max_standard_error"] is not None]
+    return {"cases": len(cases), "features": sorted({r["features"] for r in rows}),
+            "exact": all(r["exact"] for r in rows), "wall_seconds": spread(walls),
+            "cpu_seconds_all_threads": spread(cpus),
+            "shapley_seconds": spread(shapley_seconds),
+            "permutations": spread([r["permutations"] for r in rows], 1),
+            "coalitions": spread([r["coalitions"] for r in rows], 1),
+            "standard_error": ({"mean_of_means": round(float(np.mean(errors_mean)), 5),
+                                "max": round(float(np.max(errors_max)), 5)} if errors_mean else None),
+            "max_abs_efficiency_gap": float(max(abs(r["efficiency_gap"]) for r in rows)), "runs": rows}
+
+
+def run_speed(encoder: Any, data: Path, count: int, seed: int) -> dict[str, Any]:
+    documents, queries, pairs = read_scifact(data / "scifact")
+    small, large = speed_cases(documents, queries, pairs, count, np.random.default_rng(seed))
+    explain_match(encoder, small[0][0], small[0][1])  # warm-up: first calls into PyTorch are slow
+    before = load()
+    out = {"data": str(data / "scifact"),
+           "cases": "SciFact train queries and relevant abstracts (qrels/train.tsv), drawn with the seed; "
+                    "8 features = first 4 query words + first 4 abstract sentences; 30 features = a query of "
+                    "10+ words (10 phrases) + the relevant abstract followed by random abstracts until 20+ "
+                    "sentences (20 passages)",
+           "config": "MatchConfig() defaults (exact up to 10 features, else 64 antithetic permutations with an "
+                     "8 s budget); wall time includes the occlusion baseline; new EmbeddingCache per case; "
+                     "encoder loaded and warmed once before timing",
+           "load_before": before}
+    out["features_8"] = time_cases(encoder, small, "8 features")
+    out["features_30"] = time_cases(encoder, large, "30 features")
+    out["load_after"] = load()
+    out["meets_targets"] = {
+        "features_8_under_2s": out["features_8"]["wall_seconds"]["max"] < TARGETS["speed_8_features_max_seconds"],
+        "features_30_under_10s": out["features_30"]["wall_seconds"]["max"] < TARGETS[
+            "speed_30_features_max_seconds"]}
+    for key in ("features_8", "features_30"):
+        part = out[key]
+        print(f"speed, {key.replace('_', ' ')}: median {part['wall_seconds']['median']} s, max "
+              f"{part['wall_seconds']['max']} s over {part['cases']} cases; permutations "
+              f"{part['permutations']}; standard error {part['standard_error']}", flush=True)
+    return out
+
+
+# -- part 2: SciFact faithfulness ------------------------------------------------------------------
+
+
+def run_scifact(encoder: Any, data: Path, cases: int, seed: int) -> dict[str, Any]:
+    documents, queries, pairs = read_scifact(data / "scifact")
+    qualifying = [p for p in pairs if len(sentences(documents[p[1]])) >= 6]
+    rng = np.random.default_rng(seed)
+    chosen = [qualifying[i] for i in rng.permutation(len(qualifying))[:cases]]
+    print(f"scifact: {len(pairs)} qrels pairs, {len(qualifying)} with 6+ sentences, explaining {len(chosen)}",
+          flush=True)
+    rows = []
+    started = time.perf_counter()
+    before = load()
+    for number, (query_id, document_id) in enumerate(chosen):
+        query, document = queries[query_id], documents[document_id]
+        case_started, cpu_started = time.perf_counter(), time.process_time()
+        explanation = explain_match(encoder, query, document, MatchConfig())
+        wall, cpu = time.perf_counter() - case_started, time.process_time() - cpu_started
+        query_units = [Unit(f.text, f.start, f.end) for f in explanation.features if f.side == "query"]
+        item_features = [f for f in explanation.features if f.side == "item"]
+        item_units = [Unit(f.text, f.start, f.end) for f in item_features]
+        n = len(item_units)
+        by_shapley = top([f.value for f in item_features])
+        by_occlusion = top([f.occlusion for f in item_features])
+        draws = removal_draws(n, np.random.default_rng([seed, number]))
+        removals = [by_shapley, by_occlusion, *draws]
+        masks = [np.ones(n, dtype=bool)]
+        for removed in removals:
+            mask = np.ones(n, dtype=bool)
+            mask[removed] = False
+            masks.append(mask)
+        embed = EmbeddingCache(encoder)
+        query_vector = embed([compose(query_units, np.ones(len(query_units), dtype=bool))])[0]
+        scores = embed([compose(item_units, m) for m in masks]) @ query_vector
+        full = float(scores[0])
+        drops = full - scores[1:]
+        values = [f.value for f in explanation.features]
+        occlusions = [f.occlusion for f in explanation.features]
+        errors = errors_of(explanation)
+        rows.append({
+            "query_id": query_id, "document_id": document_id, "query_features": len(query_units),
+            "item_features": n, "sentences": len(sentences(document)),
+            "item_merged": len(sentences(document)) > n, "query_merged": len(words(query)) > len(query_units),
+            "exact": explanation.exact, "permutations": explanation.permutations,
+            "seconds": round(wall, 3), "cpu_seconds": round(cpu, 3), "full": round(full, 5),
+            "full_in_explanation": round(explanation.full, 5),
+            "efficiency_gap": explanation.efficiency_gap,
+            "mean_standard_error": round(float(np.mean(errors)), 5) if errors else None,
+            "drop_shapley": float(drops[0]), "drop_occlusion": float(drops[1]),
+            "drop_random": [float(d) for d in drops[2:]],
+            "same_top3_set": set(by_shapley.tolist()) == set(by_occlusion.tolist()),
+            "agree_top_feature": explanation.occlusion_agrees,
+            "agree_top_item_sentence": int(by_shapley[0]) == int(by_occlusion[0]),
+            "top_feature_shapley": {"side": explanation.features[int(np.argmax(values))].side,
+                                    "text": short(explanation.features[int(np.argmax(values))].text),
+                                    "value": round(max(values), 5)},
+            "top_feature_occlusion": {"side": explanation.features[int(np.argmax(occlusions))].side,
+                                      "text": short(explanation.features[int(np.argmax(occlusions))].text),
+                                      "occlusion": round(max(occlusions), 5)},
+            "query": query})
+        row = rows[-1]
+        print(f"  case {number} (q {query_id}, d {document_id}): {len(query_units)}+{n} features, "
+              f"{'exact' if explanation.exact else f'{explanation.permutations} perms'}, {wall:.1f} s; drops "
+              f"shapley {row['drop_shapley']:.4f} occlusion {row['drop_occlusion']:.4f} random "
+              f"{row['drop_random'][0]:.4f} (mean of 10 {np.mean(row['drop_random']):.4f})", flush=True)
+    return summarise_cases(rows, {
+        "data": str(data / "scifact"),
+        "split": "SciFact train queries; (query, relevant document) pairs of qrels/train.tsv, document = title + "
+                 "' ' + text",
+        "pairs": len(pairs), "qualifying_pairs_6_plus_sentences": len(qualifying), "seed": seed,
+        "config": "MatchConfig() defaults: query words (merged into 10 phrases beyond 10) and item sentences "
+                  "(merged into 20 passages beyond 20) as players; exact up to 10 players, else 64 antithetic "
+                  "permutations with an 8 s budget",
+        "removal": "the top-3 item sentences (or passages) by Shapley value / by occlusion, vs 3 random item "
+                   "sentences (one draw; 10 draws); score = cosine(query, remaining item sentences joined by a "
+                   "space); 'lowers more' is strict",
+        "load_before": before}, started, "agree_top_item_sentence", "scifact")
+
+
+def summarise_cases(rows: list[dict[str, Any]], head: dict[str, Any], started: float, label: str,
+                    part: str) -> dict[str, Any]:
+    errors = [r["mean_standard_error"] for r in rows if r["mean_standard_error"] is not None]
+    out = {**head, "cases": len(rows), "load_after": load(),
+           "item_merged_cases": sum(r.get("item_merged", False) for r in rows),
+           "query_merged_cases": sum(r.get("query_merged", False) for r in rows),
+           "exact_cases": sum(r["exact"] for r in rows),
+           "features": spread([r.get("item_features", 0) + r.get("query_features", 0) + r.get("history", 0)
+                                for r in rows], 1),
+           "permutations_when_sampled": spread([r["permutations"] for r in rows if not r["exact"]], 1),
+           "mean_standard_error_when_sampled": spread(errors, 5),
+           "seconds_per_explanation": spread([r["seconds"] for r in rows]),
+           "cpu_seconds_per_explanation": spread([r["cpu_seconds"] for r in rows if "cpu_seconds" in r]),
+           "max_abs_efficiency_gap": float(max(abs(r["efficiency_gap"]) for r in rows)),
+           "max_abs_full_mismatch": float(max(abs(r["full"] - r["full_in_explanation"]) for r in rows)),
+           "faithfulness": faithfulness(rows), "agreement": agreement(rows, label),
+           "disagreement_examples": [{"query": r.get("query", r.get("user")), "shapley_top": r["top_feature_shapley"],
+                                      "occlusion_top": r["top_feature_occlusion"]}
+                                     for r in rows if not r["agree_top_feature"]][:EXAMPLES],
+           "total_seconds": round(time.perf_counter() - started, 1), "runs": rows}
+    share = out["faithfulness"]["shapley"]["share_lowers_more_than_one_random_draw"]
+    out["meets_target"] = share >= TARGETS[f"{part}_top3_lowers_more_than_random"]
+    print(f"{part}: {len(rows)} cases in {out['total_seconds']} s", flush=True)
+    for method in ("shapley", "occlusion"):
+        f = out["faithfulness"][method]
+        print(f"  {method} top-3 removal lowers the score more than one random draw in "
+              f"{f['share_lowers_more_than_one_random_draw']:.1%} of cases "
+              f"(ties {f['ties_with_one_random_draw']}), than the mean of 10 draws in "
+              f"{f['share_lowers_more_than_mean_of_10_draws']:.1%}; mean drop {f['mean_drop_top3']:.4f} "
+              f"vs random {out['faithfulness']['mean_drop_random']:.4f}", flush=True)
+    print(f"  target >= 90%: {'met' if out['meets_target'] else 'MISSED'}; agreement {out['agreement']}", flush=True)
+    for example in out["disagreement_examples"]:
+        print(f"  disagree: {short(str(example['query']), 70)!r}: shapley {example['shapley_top']} / occlusion "
+              f"{example['occlusion_top']}", flush=True)
+    return out
+
+
+# -- part 3: Beauty recommendations ----------------------------------------------------------------
+
+
+def served_scores(recommender: Any, histories: Sequence[Sequence[str]], item: str) -> np.ndarray:
+    """The score ``recommender.recommend`` serves for ``item`` after each history (model, blended if it is)."""
+    encoded = [recommender.encode_history(h) for h in histories]
+    return recommender.score_function()(encoded)[:, recommender.index[item]].double().numpy()
+
+
+def run_beauty(data: Path, users: int, seed: int, epochs: int, threads: int) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from selfsim.data.interactions import leave_one_out, read_log
+    from selfsim.tasks.explain.recommend import explain_recommendation
+    from selfsim.tasks.explain.shapley import ShapleyConfig
+    from selfsim.tasks.recommend import RecommendConfig, Recommender
+    from selfsim.training.sequence import SequenceTrainingConfig
+
+    path = data / "seqrec" / "beauty.txt"
+    started = time.perf_counter()
+    log = read_log(path)
+    training = SequenceTrainingConfig(epochs=epochs, contrastive_weight=0.1, threads=threads, seed=seed)
+    config = RecommendConfig(use_text=False, training=training)
+
+    def progress(row: dict[str, Any]) -> None:
+        print(f"  epoch {row['epoch']}: loss {row['loss']:.3f} valid ndcg@10 {row['valid_ndcg@10']:.4f} "
+              f"({row['seconds']:.1f} s)", flush=True)
+
+    recommender, result = Recommender.fit(log, config, progress=progress)
+    train_seconds = time.perf_counter() - started
+    print(f"beauty: trained {result.epochs_run} epochs in {train_seconds:.0f} s, validation "
+          f"{result.best_validation}, blend weight {recommender.blend_weight}", flush=True)
+    split = leave_one_out(log)
+    eligible = [u for u in split.scored_users if len(split.train[u]) >= 6]
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(eligible, size=min(users, len(eligible)), replace=False).tolist())
+    rows = []
+    explained_started = time.perf_counter()
+    before = load()
+    for number, user in enumerate(chosen):
+        history = [log.items[i - 1] for i in split.train[user]]
+        item = recommender.recommend(history, k=1)[0].item
+        case_started, cpu_started = time.perf_counter(), time.process_time()
+        explanation = explain_recommendation(recommender, history, item, config=ShapleyConfig())
+        wall, cpu = time.perf_counter() - case_started, time.process_time() - cpu_started
+        features = explanation.features
+        history = history[len(history) - len(features):]  # the players: the items the model reads
+        n = len(history)
+        by_shapley = top([f.value for f in features])
+        by_occlusion = top([f.occlusion for f in features])
+        draws = removal_draws(n, np.random.default_rng([seed, number]))
+        histories = [history]
+        for removed in [by_shapley, by_occlusion, *draws]:
+            gone = set(removed.tolist())
+            histories.append([h for i, h in enumerate(history) if i not in gone])
+        scores = served_scores(recommender, histories, item)
+        drops = scores[0] - scores[1:]
+        values = [f.value for f in features]
+        occlusions = [f.occlusion for f in features]
+        errors = errors_of(explanation)
+        rows.append({
+            "user": log.users[user], "history": n, "item": item, "exact": explanation.exact,
+            "permutations": explanation.permutations, "seconds": round(wall, 4), "cpu_seconds": round(cpu, 4),
+            "explanation_seconds": round(explanation.seconds, 4), "full": float(scores[0]),
+            "full_in_explanation": float(explanation.full), "empty": float(explanation.empty),
+            "efficiency_gap": explanation.efficiency_gap,
+            "mean_standard_error": round(float(np.mean(errors)), 7) if errors else None,
+            "drop_shapley": float(drops[0]), "drop_occlusion": float(drops[1]),
+            "drop_random": [float(d) for d in drops[2:]],
+            "same_top3_set": set(by_shapley.tolist()) == set(by_occlusion.tolist()),
+            "agree_top_feature": explanation.occlusion_agrees,
+            "top_feature_shapley": {"position": int(np.argmax(values)), "item": features[int(np.argmax(values))].text,
+                                    "value": float(max(values))},
+            "top_feature_occlusion": {"position": int(np.argmax(occlusions)),
+                                      "item": features[int(np.argmax(occlusions))].text,
+                                      "occlusion": float(max(occlusions))}})
+        row = rows[-1]
+        if number % 10 == 0 or number == len(chosen) - 1:
+            print(f"  user {number} ({row['user']}): {n} items, "
+                  f"{'exact' if explanation.exact else f'{explanation.permutations} perms'}, {wall:.2f} s; score "
+                  f"{scores[0]:.5f}, drops shapley {drops[0]:.5f} occlusion {drops[1]:.5f} random {drops[2]:.5f}",
+                  flush=True)
+    return summarise_cases(rows, {
+        "data": str(path), "users_total": len(log.users), "items": log.n_items,
+        "split": "leave-one-out; explained history = the training part (last two items held out); top-1 "
+                 "recommendation after it (history items excluded)",
+        "eligible_users_6_plus_items": len(eligible), "seed": seed,
+        "recommender": {"config": _plain(asdict(config)), "epochs_run": result.epochs_run,
+                        "best_epoch": result.best_epoch, "validation": result.best_validation,
+                        "blend_weight": recommender.blend_weight, "train_seconds": round(train_seconds, 1),
+                        "note": f"short schedule ({epochs} epochs): faithfulness does not need the best model"},
+        "config": "ShapleyConfig() defaults: exact up to 10 history items, else 64 antithetic permutations with "
+                  "an 8 s budget",
+        "removal": "the top-3 history items by Shapley value / by occlusion, vs 3 random history items (one draw; "
+                   "10 draws); score = the served score of the recommended item after the shortened history "
+                   "(blended probability when the blend weight > 0); 'lowers more' is strict",
+        "history_length": spread([r["history"] for r in rows], 1),
+        "load_before": before}, explained_started, "", "beauty")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--parts", default="speed,scifact,beauty")
+    parser.add_argument("--cases", type=int, default=100, help="SciFact (query, document) pairs explained")
+    parser.add_argument("--users", type=int, default=200, help="Beauty users explained")
+    parser.add_argument("--speed-cases", type=int, default=10, help="cases per size in the speed part")
+    parser.add_argument("--epochs", type=int, default=4, help="recommender training epochs (a short schedule)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
+    args = parser.parse_args()
+    limit_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(parts) - {"speed", "scifact", "beauty"}
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; use speed, scifact, beauty")
+    previous = RESULTS / f"{NAME}.json"
+    report: dict[str, Any] = {"targets": TARGETS, "parts": {}}
+    if previous.is_file():
+        report["parts"] = json.loads(previous.read_text()).get("parts", {})
+    encoder = None
+    if {"speed", "scifact"} & set(parts):
+        from selfsim.registry import load_encoder
+
+        encoder = load_encoder(args.encoder)
+    for part in parts:
+        started = time.perf_counter()
+        print(f"== {part} (torch threads {torch.get_num_threads()}, load {load()})", flush=True)
+        if part == "speed":
+            out = run_speed(encoder, args.data, args.speed_cases, args.seed)
+        elif part == "scifact":
+            out = run_scifact(encoder, args.data, args.cases, args.seed)
+        else:
+            out = run_beauty(args.data, args.users, args.seed, args.epochs, args.threads)
+        out["encoder"] = args.encoder if part != "beauty" else None
+        out["threads"] = args.threads
+        out["part_seconds"] = round(time.perf_counter() - started, 1)
+        out["date"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        report["parts"][part] = out
+        print(f"== {part} done in {out['part_seconds']} s", flush=True)
+        write_result(NAME, report)
+
+
+if __name__ == "__main__":
+    main()
