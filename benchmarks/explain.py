@@ -45,9 +45,11 @@ from common import DEFAULT_DATA, RESULTS, limit_threads, write_result
 
 from selfsim.tasks.explain.explanation import Explanation
 from selfsim.tasks.explain.match import EmbeddingCache, MatchConfig, explain_match
+from selfsim.tasks.explain.shapley import ShapleyConfig
 from selfsim.tasks.explain.units import Unit, compose, sentences, words
 
 NAME = "explain"
+_BUDGET = f"{ShapleyConfig().budget_seconds:g} s"
 TARGETS = {"speed_8_features_max_seconds": 2.0, "speed_30_features_max_seconds": 10.0,
            "scifact_top3_lowers_more_than_random": 0.90, "beauty_top3_lowers_more_than_random": 0.90}
 RANDOM_DRAWS = 10
@@ -217,8 +219,8 @@ def run_speed(encoder: Any, data: Path, count: int, seed: int) -> dict[str, Any]
                     "8 features = first 4 query words + first 4 abstract sentences; 30 features = a query of "
                     "10+ words (10 phrases) + the relevant abstract followed by random abstracts until 20+ "
                     "sentences (20 passages)",
-           "config": "MatchConfig() defaults (exact up to 10 features, else 64 antithetic permutations with an "
-                     "8 s budget); wall time includes the occlusion baseline; new EmbeddingCache per case; "
+           "config": f"MatchConfig() defaults (exact up to 10 features, else 64 antithetic permutations, "
+                     f"sharing orders of the item sentences, with a {_BUDGET} budget); wall time includes the occlusion baseline; new EmbeddingCache per case; "
                      "encoder loaded and warmed once before timing",
            "load_before": before}
     out["features_8"] = time_cases(encoder, small, "8 features")
@@ -308,7 +310,7 @@ def run_scifact(encoder: Any, data: Path, cases: int, seed: int) -> dict[str, An
         "pairs": len(pairs), "qualifying_pairs_6_plus_sentences": len(qualifying), "seed": seed,
         "config": "MatchConfig() defaults: query words (merged into 10 phrases beyond 10) and item sentences "
                   "(merged into 20 passages beyond 20) as players; exact up to 10 players, else 64 antithetic "
-                  "permutations with an 8 s budget",
+                  f"permutations sharing orders of the item sentences, with a {_BUDGET} budget",
         "removal": "the top-3 item sentences (or passages) by Shapley value / by occlusion, vs 3 random item "
                    "sentences (one draw; 10 draws); score = cosine(query, remaining item sentences joined by a "
                    "space); 'lowers more' is strict",
@@ -444,7 +446,7 @@ def run_beauty(data: Path, users: int, seed: int, epochs: int, threads: int) -> 
                         "blend_weight": recommender.blend_weight, "train_seconds": round(train_seconds, 1),
                         "note": f"short schedule ({epochs} epochs): faithfulness does not need the best model"},
         "config": "ShapleyConfig() defaults: exact up to 10 history items, else 64 antithetic permutations with "
-                  "an 8 s budget",
+                  f"a {_BUDGET} budget",
         "removal": "the top-3 history items by Shapley value / by occlusion, vs 3 random history items (one draw; "
                    "10 draws); score = the served score of the recommended item after the shortened history "
                    "(blended probability when the blend weight > 0); 'lowers more' is strict",
