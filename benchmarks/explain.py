@@ -220,8 +220,8 @@ def run_speed(encoder: Any, data: Path, count: int, seed: int) -> dict[str, Any]
                     "10+ words (10 phrases) + the relevant abstract followed by random abstracts until 20+ "
                     "sentences (20 passages)",
            "config": f"MatchConfig() defaults (exact up to 10 features, else 64 antithetic permutations, "
-                     f"sharing orders of the item sentences, with a {_BUDGET} budget); wall time includes the occlusion baseline; new EmbeddingCache per case; "
-                     "encoder loaded and warmed once before timing",
+                     f"sharing orders of the item sentences, with a {_BUDGET} budget); wall time includes the "
+                     "occlusion baseline; new EmbeddingCache per case; encoder loaded and warmed once before timing",
            "load_before": before}
     out["features_8"] = time_cases(encoder, small, "8 features")
     out["features_30"] = time_cases(encoder, large, "30 features")
