@@ -46,16 +46,28 @@ def _encoder(name: str) -> Any:
     return load_encoder("all-MiniLM-L6-v2")
 
 
-def _text(rng: random.Random, tag: str) -> str:
-    return f"{tag}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 40)))
-
-
-def _writer(path: str, worker: int, seconds: float, encoder_name: str, start: Any, out: str) -> None:
+def _one_thread() -> None:
+    """Ten processes share two cores: thread pools inside each would only fight."""
     import faiss
     import torch
 
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
+
+
+def _close(collection: Collection, errors: list[str]) -> None:
+    try:
+        collection.close()
+    except Exception:  # noqa: BLE001 - every failure of any kind is what this benchmark counts
+        errors.append(traceback.format_exc())
+
+
+def _text(rng: random.Random, tag: str) -> str:
+    return f"{tag}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 40)))
+
+
+def _writer(path: str, worker: int, seconds: float, encoder_name: str, start: Any, out: str) -> None:
+    _one_thread()
     rng = random.Random(1000 + worker)
     encoder = _encoder(encoder_name)
     writes: list[dict[str, Any]] = []
@@ -92,20 +104,13 @@ def _writer(path: str, worker: int, seconds: float, encoder_name: str, start: An
                 collection = Collection.open(path, encoder=encoder)
         except Exception:  # noqa: BLE001 - every failure of any kind is what this benchmark counts
             errors.append(traceback.format_exc())
-    try:
-        collection.close()
-    except Exception:  # noqa: BLE001
-        errors.append(traceback.format_exc())
+    _close(collection, errors)
     Path(out).write_text(json.dumps({"role": "writer", "operations": operations, "writes": writes,
                                      "errors": errors}))
 
 
 def _searcher(path: str, worker: int, seconds: float, encoder_name: str, start: Any, out: str) -> None:
-    import faiss
-    import torch
-
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
+    _one_thread()
     rng = random.Random(2000 + worker)
     encoder = _encoder(encoder_name)
     errors: list[str] = []
@@ -126,10 +131,7 @@ def _searcher(path: str, worker: int, seconds: float, encoder_name: str, start: 
                 collection = Collection.open(path, encoder=encoder)
         except Exception:  # noqa: BLE001
             errors.append(traceback.format_exc())
-    try:
-        collection.close()
-    except Exception:  # noqa: BLE001
-        errors.append(traceback.format_exc())
+    _close(collection, errors)
     Path(out).write_text(json.dumps({"role": "searcher", "searches": searches, "errors": errors}))
 
 

@@ -34,12 +34,12 @@ import numpy as np
 
 from selfsim.data.readers import (
     FORMATS,
+    check_columns,
     check_file,
     decode_lines,
     delimited_rows,
     detect_format,
     jsonl_objects,
-    open_parquet,
     parquet_rows,
 )
 from selfsim.data.records import ID_ADVICE, as_id, id_problem
@@ -107,14 +107,8 @@ def check_interaction_file(path: str | Path, config: InteractionReadConfig = Int
     if interaction_format(path, config) == "sequences":
         return
     fmt = detect_format(path)
-    if fmt == "parquet":
-        _check_columns(path, open_parquet(path).schema_arrow.names, config)
-    elif fmt in ("csv", "tsv"):
-        rows = _delimited(path, config, fmt)
-        try:
-            next(rows, None)  # reading the header runs the column checks
-        finally:
-            rows.close()
+    check_columns(path, fmt, lambda columns: _check_columns(path, columns, config),
+                  lambda: _delimited(path, config, fmt))
 
 
 def read_interactions(path: str | Path, config: InteractionReadConfig = InteractionReadConfig()

@@ -28,7 +28,7 @@ import math
 import numbers
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -93,14 +93,21 @@ def check_input_file(path: str | Path, config: IngestConfig = IngestConfig()) ->
     path = Path(path)
     check_file(path)
     fmt = detect_format(path)
+    check_columns(path, fmt, lambda columns: _require_text_column(path, columns, config),
+                  lambda: _delimited_for(path, config, fmt))
+
+
+def check_columns(path: Path, fmt: str, check: Callable[[Sequence[str]], None], rows: Callable[[], Rows]) -> None:
+    """Run the column checks of a Parquet (``check`` on its schema) or CSV/TSV file (``rows``, a reader
+    whose header runs them) without reading its records; other formats have no columns to check."""
     if fmt == "parquet":
-        _require_text_column(path, open_parquet(path).schema_arrow.names, config)
+        check(open_parquet(path).schema_arrow.names)
     elif fmt in ("csv", "tsv"):
-        rows = _delimited_for(path, config, fmt)
+        header = rows()
         try:
-            next(rows, None)  # reading the header runs the column checks
+            next(header, None)  # reading the header runs the column checks
         finally:
-            rows.close()
+            header.close()
 
 
 def read_records(path: str | Path, config: IngestConfig = IngestConfig()) -> Iterator[ReadResult]:
