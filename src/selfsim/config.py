@@ -103,3 +103,24 @@ class SearchConfig:
             raise ConfigError("dense_weight must lie between 0 and 1.")
         if self.candidates < 1 or self.rrf_k <= 0:
             raise ConfigError("candidates must be at least 1 and rrf_k above 0.")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Limits of the HTTP service (``selfsim serve``); a request past one is answered 413 or 422 with a
+    sentence that names the limit."""
+
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_batch: int = 1000  # items, ids, texts, labels or events in one request
+    max_k: int = 1000
+    max_query_chars: int = 2000
+    max_filters: int = 32
+    max_page: int = 1000
+    max_map_points: int = 100_000
+    max_jobs_kept: int = 200  # finished jobs remembered for GET /api/jobs/{job}
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_batch", "max_k", "max_query_chars", "max_filters", "max_page",
+                     "max_map_points", "max_jobs_kept"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1.")

@@ -41,7 +41,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Path:
     with Collection.create(root / "shop", encoder=encoder) as collection:
         collection.add(ROWS)
         collection.labels.put("kind", [Label(r["id"], r["id"][0], "human") for r in ROWS if r["id"][0] in "fc"])
-        collection.fit_classifier("kind")
+        collection.classifier("kind").fit()
         collection.topics(TopicConfig(reduce="none", k=2), write=True)
         collection.import_interactions([log])
         collection.train_recommender(tiny)

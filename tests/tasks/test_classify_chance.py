@@ -32,7 +32,7 @@ def area_labels(collection: Collection, records: list[dict[str, Any]], task: str
 
 def test_labels_independent_of_the_texts_warn_that_the_classifier_is_at_chance(sample_copy: Collection) -> None:
     random_labels(sample_copy, "noise")
-    report = sample_copy.fit_classifier("noise")
+    report = sample_copy.classifier("noise").fit()
     held = report.held_out
     assert held.folds == 5 and held.judged == report.labelled == sum(1 for _ in sample_copy.store.iterate())
     assert held.accuracy is not None and held.chance is not None and held.standard_error is not None
@@ -47,7 +47,7 @@ def test_labels_independent_of_the_texts_warn_that_the_classifier_is_at_chance(s
 def test_labels_the_texts_explain_are_well_above_chance_and_do_not_warn(
         sample_copy: Collection, sample_records: list[dict[str, Any]]) -> None:
     area_labels(sample_copy, sample_records, "area")
-    report = sample_copy.fit_classifier("area")
+    report = sample_copy.classifier("area").fit()
     held = report.held_out
     assert held.chance is not None and held.chance < 0.3  # the largest area is 30 of 135
     assert held.accuracy is not None and held.accuracy >= held.chance + 0.4
@@ -109,6 +109,6 @@ def test_a_plain_fit_drops_an_earlier_finetuned_encoder(sample_copy: Collection,
     stale.mkdir(parents=True)
     (stale / "modules.json").write_text("[]")
     area_labels(sample_copy, sample_records, "area")
-    sample_copy.fit_classifier("area")
+    sample_copy.classifier("area").fit()
     assert not stale.exists()
-    assert sample_copy.classify([sample_records[0]["text"]], "area")[0]["label"] == sample_records[0]["area"]
+    assert sample_copy.classifier("area").predict([sample_records[0]["text"]])[0]["label"] == sample_records[0]["area"]

@@ -143,11 +143,12 @@ def test_classify_explanation_through_the_saved_classifier(make_collection: Call
                                                                         for n, t in enumerate(cars)]
     collection = make_collection(rows)
     collection.labels.put("kind", [Label(r["id"], "fruit" if r["id"][0] == "f" else "car", "human") for r in rows])
-    collection.fit_classifier("kind")
+    collection.classifier("kind").fit()
     explanation = collection.explain_classify("f0", "kind", config=ClassifyExplainConfig(shapley=SAMPLED))
     assert explanation.kind == "classify" and "fruit" in explanation.target
     assert explanation.exact and abs(explanation.efficiency_gap) < 1e-6
-    assert explanation.full == pytest.approx(collection.classify(["I ate a ripe apple"], "kind")[0]["confidence"],
+    predicted = collection.classifier("kind").predict(["I ate a ripe apple"])[0]
+    assert explanation.full == pytest.approx(predicted["confidence"],
                                              abs=1e-5)
     against = collection.explain_classify("f0", "kind", label="car")
     assert "car" in against.target and against.full < 0.5

@@ -6,11 +6,11 @@ import sys
 
 import typer
 
-from selfsim import __version__
 from selfsim.cli import check, classify, cluster, duplicates, evaluate, explain, index, recommend, search
 from selfsim.cli import train as train_cli
 from selfsim.cli.common import errors, reported_warnings, safe
 from selfsim.errors import SelfsimError
+from selfsim.version import __version__
 
 app = typer.Typer(name="selfsim", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Self-supervised representations for search, duplicates, topics, few labels and "

@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from selfsim.errors import ConfigError, NotFoundError
+from selfsim.version import __version__
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -260,8 +261,6 @@ class SequenceModel(nn.Module):
     def save(self, directory: str | Path, extra: dict | None = None) -> Path:
         """Write ``config.json`` and ``model.safetensors`` to ``directory``; returns it."""
         from safetensors.torch import save_file
-
-        from selfsim import __version__
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

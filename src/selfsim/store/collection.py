@@ -21,9 +21,11 @@ import numpy as np
 
 from selfsim.config import CollectionConfig
 from selfsim.errors import ConfigError
+from selfsim.store.browse import FieldGroup, ItemPage, field_groups, page_items
 from selfsim.store.database import Database, PreparedItem, StoredItem
 from selfsim.store.filters import Filter
 from selfsim.store.integrity import CheckReport, IndexAgreement, compare
+from selfsim.store.keys import KeyStore
 from selfsim.store.vectors import VectorIndex
 
 DATABASE_FILE = "collection.sqlite"
@@ -105,6 +107,11 @@ class Store:
             raise ConfigError(f"{self.directory} has no encoder recorded; re-create the collection.")
         return active
 
+    @property
+    def keys(self) -> KeyStore:
+        """The collection's API keys for the HTTP service (writes hold the store's lock)."""
+        return KeyStore(self.database, self._lock)
+
     # -- writes ----------------------------------------------------------------------------------
 
     def put(self, items: Sequence[PreparedItem], *, replace: bool) -> int:
@@ -146,6 +153,27 @@ class Store:
     def items_by_key(self, keys: Sequence[int], filter: Filter | None = None) -> dict[int, StoredItem]:
         """Items by internal key (only those passing ``filter``, when given)."""
         return self.database.items_by_key(keys, filter)
+
+    def page(self, filter: Filter | None = None, offset: int = 0, limit: int = 50) -> ItemPage:
+        """Items ``offset`` to ``offset + limit`` passing ``filter``, with how many pass it."""
+        with self._lock:
+            return page_items(self.database, filter, offset, limit)
+
+    def field_groups(self, field: str, detail: str | None = None) -> list[FieldGroup]:
+        """The values of metadata ``field`` with their item counts (see :func:`selfsim.store.browse.field_groups`)."""
+        with self._lock:
+            return field_groups(self.database, field, detail)
+
+    def item_vector(self, item_id: str) -> np.ndarray | None:
+        """The item's unit vector (the normalised mean of its chunk vectors), or None for an unknown id."""
+        with self.snapshot():
+            item = self.database.get_item(item_id)
+            if item is None:
+                return None
+            chunk_ids = [chunk[0] for chunk in self.database.chunks_of([item.key]).get(item.key, [])]
+            parts = [vectors for _, vectors in self.database.vectors(self.encoder[0], chunk_ids)]
+        vector = np.concatenate(parts).sum(axis=0) if parts else np.zeros(self.encoder[3], dtype=np.float32)
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -402,7 +402,7 @@ class Database:
         row = self.connection.execute(
             "SELECT id, text, metadata, created_at, updated_at, key FROM items WHERE id = ?",
             (item_id,)).fetchone()
-        return _stored(row) if row else None
+        return stored_item(row) if row else None
 
     def items_by_key(self, keys: Sequence[int], filter: Filter | None = None) -> dict[int, StoredItem]:
         """Items by their internal keys (only those passing ``filter``, when given)."""
@@ -414,7 +414,7 @@ class Database:
             for row in self.connection.execute(
                     f"SELECT id, text, metadata, created_at, updated_at, key FROM items i WHERE key IN ({marks}) "
                     f"AND {where}", [*part, *params]):
-                found[row[5]] = _stored(row)
+                found[row[5]] = stored_item(row)
         return found
 
     def iter_items(self, filter: Filter | None = None, batch: int = 1000) -> Iterator[StoredItem]:
@@ -428,7 +428,7 @@ class Database:
             if not rows:
                 return
             for row in rows:
-                yield _stored(row)
+                yield stored_item(row)
             last = rows[-1][5]
 
     def chunk_items(self, chunk_ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
@@ -560,7 +560,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _stored(row: tuple) -> StoredItem:
+def stored_item(row: tuple) -> StoredItem:
+    """An item from a row of ``SELECT id, text, metadata, created_at, updated_at, key``."""
     return StoredItem(id=row[0], text=row[1], metadata=json.loads(row[2]), created_at=row[3],
                       updated_at=row[4], key=row[5])
 

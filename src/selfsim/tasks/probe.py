@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from selfsim.errors import ConfigError, InputError, NotFoundError
+from selfsim.version import __version__
 
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "config.json"
@@ -126,7 +127,6 @@ class LinearProbe:
         directory.mkdir(parents=True, exist_ok=True)
         save_file({"coef": np.ascontiguousarray(self.coef_), "intercept": np.ascontiguousarray(self.intercept_)},
                   str(directory / WEIGHTS_FILE))
-        from selfsim import __version__
 
         document = {"kind": "linear-probe", "selfsim_version": __version__, "config": asdict(self.config),
                     "classes": [str(c) for c in self.classes_], "temperature": self.temperature_, **(extra or {})}

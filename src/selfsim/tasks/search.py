@@ -18,7 +18,7 @@ from typing import Any
 
 from selfsim.config import SearchConfig, SearchMode
 from selfsim.encoders.base import Encoder
-from selfsim.errors import ConfigError, FilterWarning, InputError
+from selfsim.errors import ConfigError, FilterWarning, InputError, NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.filters import Filter, compile_filter, filter_warnings
 from selfsim.store.lexical import match_expression, query_words
@@ -108,6 +108,20 @@ def search(store: Store, encoder: Encoder | Callable[[], Encoder], query: str, k
                 item.metadata for item in itertools.islice(store.iterate(), _FIELD_SAMPLE)), matched=bool(top)):
             warnings.warn(message, FilterWarning, stacklevel=3)  # 3: the caller of Collection.search
     return _hits(store, query, top, dense, keyword, filter)
+
+
+def neighbours(store: Store, item_id: str, k: int = 10) -> list[Hit]:
+    """The ``k`` items nearest the item ``item_id`` (by its mean chunk vector), itself left out, best first.
+
+    An unknown id is a :class:`NotFoundError`; each hit's passage is the chunk nearest the item.
+    """
+    k = _checked("neighbours", k)
+    vector = store.item_vector(item_id)
+    if vector is None:
+        raise NotFoundError(f"no item with id {item_id!r} in {store.directory}; check the id.")
+    own = store.get(item_id)
+    found = [hit for hit in store.nearest_items(vector, k + 1) if own is None or hit[0] != own.key][:k]
+    return _hits(store, "", [(key, score) for key, score, _ in found], found, [], None)
 
 
 def _checked(query: Any, k: Any) -> int:

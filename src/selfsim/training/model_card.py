@@ -15,6 +15,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from selfsim.version import __version__
+
 CARD_FILE = "README.md"
 CARD_JSON = "selfsim_training.json"
 
@@ -24,8 +26,6 @@ def write_model_card(model_dir: Path, *, base_model: str, config: Any, data_desc
     """Write ``README.md`` and ``selfsim_training.json`` into ``model_dir``; returns the README path."""
     import sentence_transformers
     import torch
-
-    from selfsim import __version__
 
     settings = _plain(dataclasses.asdict(config)) if dataclasses.is_dataclass(config) else dict(config)
     facts = {

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from selfsim.app.classifier import Classifier
+from selfsim.app.keys import Keys
 from selfsim.config import (
     DEFAULT_ENCODER,
     ChunkingConfig,
@@ -29,17 +31,16 @@ from selfsim.data.records import Record, check_id
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.registry import load_encoder
+from selfsim.store.browse import ItemPage
 from selfsim.store.collection import DATABASE_FILE, Store
 from selfsim.store.database import StoredItem
 from selfsim.store.filters import Filter
 from selfsim.store.integrity import CheckReport
 from selfsim.store.labels import LabelStore
-from selfsim.tasks import classify as classify_task
 from selfsim.tasks import ingest
 from selfsim.tasks import recommend as recommend_task
 from selfsim.tasks.adapt import AdaptConfig, AdaptReport, adapt_collection
 from selfsim.tasks.adapt import Progress as AdaptProgress
-from selfsim.tasks.classify import ClassifyConfig, FitReport
 from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig, find_duplicates, write_groups
 from selfsim.tasks.explain import collection as explain_task
 from selfsim.tasks.explain.classify import ClassifyExplainConfig
@@ -49,7 +50,8 @@ from selfsim.tasks.explain.match import MatchConfig
 from selfsim.tasks.explain.shapley import ShapleyConfig
 from selfsim.tasks.ingest import IngestReport
 from selfsim.tasks.recommend import InteractionImportReport, Recommendation, RecommendConfig
-from selfsim.tasks.search import Hit, search
+from selfsim.tasks.search import Hit, neighbours, search
+from selfsim.tasks.topic_views import MapData, TopicSummary, collection_map, topic_summaries
 from selfsim.tasks.topics import TopicConfig, TopicResult, cluster_collection, write_topics
 
 RecordLike = Record | Mapping[str, Any]
@@ -225,6 +227,14 @@ class Collection:
         """``(ids, vectors)``: one unit vector per item passing ``filter`` (the mean of its chunks)."""
         return self.store.item_vectors(filter)
 
+    def page(self, offset: int = 0, limit: int = 50, filter: Filter | None = None) -> ItemPage:
+        """Items ``offset`` to ``offset + limit`` passing ``filter`` (in the order first added) and their total."""
+        return self.store.page(filter, offset, limit)
+
+    def neighbours(self, item_id: str, k: int = 10) -> list[Hit]:
+        """The ``k`` items nearest the item ``item_id`` by meaning (itself left out), best first."""
+        return neighbours(self.store, check_id(item_id), k)
+
     def search(self, query: str, k: int = 10, mode: SearchMode | None = None,
                filter: Filter | None = None, config: SearchConfig | None = None) -> list[Hit]:
         """The ``k`` best items for ``query``: ``mode`` is ``"dense"``, ``"keyword"`` or ``"hybrid"``
@@ -234,39 +244,48 @@ class Collection:
     # -- other jobs ------------------------------------------------------------------------------
 
     def duplicates(self, config: DuplicatesConfig = DuplicatesConfig(), filter: Filter | None = None,
-                   write: bool = False) -> DuplicateFinder:
-        """Duplicate groups among items passing ``filter``; ``write`` stores ``duplicate_group`` and
-        ``duplicate_group_keep`` metadata so search can filter or collapse them."""
+                   write: bool = False, field: str = "duplicate_group") -> DuplicateFinder:
+        """Duplicate groups among items passing ``filter``; ``write`` stores metadata ``field`` (the group)
+        and ``<field>_keep`` (whether to keep the item) so search can filter or collapse them."""
         finder = find_duplicates(self.store, config, filter)
         if write:
-            write_groups(self.store, finder, "duplicate_group", "duplicate_group_keep")
+            write_groups(self.store, finder, field, f"{field}_keep")
         return finder
 
     def topics(self, config: TopicConfig = TopicConfig(), filter: Filter | None = None,
-               write: bool = False) -> TopicResult:
-        """Clusters with keywords over items passing ``filter``; ``write`` stores ``cluster``
-        (-1 for noise) and ``cluster_keywords`` metadata."""
-        result = cluster_collection(self.store, config, filter)
+               write: bool = False, field: str = "cluster", measure: bool = True) -> TopicResult:
+        """Clusters with keywords over items passing ``filter``; ``write`` stores metadata ``field``
+        (the topic, -1 for noise) and ``<field>_keywords``; ``measure`` scores coherence and separation."""
+        result = cluster_collection(self.store, config, filter, measure)
         if write:
-            write_topics(self.store, result)
+            write_topics(self.store, result, field, f"{field}_keywords")
         return result
+
+    def topic_list(self, field: str = "cluster", keywords_field: str | None = None) -> list[TopicSummary]:
+        """The topics :meth:`topics` wrote (``write=True``) into metadata ``field``, largest first, with their
+        keywords (from ``<field>_keywords``); empty when none were written."""
+        return topic_summaries(self.store, field, keywords_field or f"{field}_keywords")
+
+    def map_points(self, field: str = "cluster", limit: int | None = None, method: str = "auto",
+                   seed: int = 0) -> MapData:
+        """2-D map coordinates of the items (``limit`` of them, spread evenly, when given), each with its
+        value of ``field``, and each topic's centre and keywords; computed once per store generation."""
+        return collection_map(self.store, field, limit, method, seed)
 
     @property
     def labels(self) -> LabelStore:
         """The collection's label sets (human, pseudo, weak and predicted labels)."""
         return LabelStore(self.store.database)
 
-    def fit_classifier(self, task: str, config: ClassifyConfig = ClassifyConfig()) -> FitReport:
-        """Train the classifier for label set ``task`` (probe, optional self-training or fine-tune)."""
-        return classify_task.fit(self.store, self.encoder if config.finetune else None, task, config)
+    @property
+    def keys(self) -> Keys:
+        """The collection's API keys for the HTTP service (see :mod:`selfsim.app.keys`)."""
+        return Keys(self.store.keys)
 
-    def classify(self, texts: Sequence[str], task: str) -> list[dict[str, Any]]:
-        """Predicted labels with calibrated probabilities for new texts, by the ``task`` classifier."""
-        return classify_task.predict_texts(self.store, self.encoder, task, texts)
-
-    def suggest_labels(self, task: str, n: int = 20) -> list[Any]:
-        """The unlabelled items whose labels would teach the ``task`` classifier the most."""
-        return classify_task.suggest_items(self.store, task, n)
+    def classifier(self, task: str) -> Classifier:
+        """The classifier of label set ``task``: ``fit``, ``predict``, ``suggest``, ``weak`` (see
+        :class:`~selfsim.app.classifier.Classifier`)."""
+        return Classifier(self.store, lambda: self.encoder, task)
 
     def adapt(self, config: AdaptConfig = AdaptConfig(), progress: AdaptProgress | None = None) -> AdaptReport:
         """Adapt the encoder to this collection's texts without labels (``crops``, ``simcse``, ``denoise``

@@ -1,0 +1,45 @@
+"""The app layer: the one door to every job. The CLI and the HTTP service import from here only
+(with :mod:`selfsim.config` and :mod:`selfsim.errors`); so can any program.
+
+What a job needs to be configured or answers with is re-exported here too, so a caller never
+reaches into the task, store or training packages.
+"""
+
+from selfsim.app.classifier import Classifier
+from selfsim.app.collection import Collection, RecordLike
+from selfsim.app.encoders import encode, load_encoder, train_encoder
+from selfsim.app.views import explanation_html, parse_filter
+from selfsim.data.interactions import InteractionReadConfig
+from selfsim.data.records import Record
+from selfsim.store.browse import ItemPage
+from selfsim.store.database import StoredItem as Item
+from selfsim.store.filters import Filter
+from selfsim.store.integrity import CheckReport
+from selfsim.store.labels import Label, LabelStore
+from selfsim.tasks.active import SuggestConfig
+from selfsim.tasks.adapt import AdaptConfig, AdaptReport
+from selfsim.tasks.classify import ClassifyConfig, FitReport, WeakReport
+from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig
+from selfsim.tasks.explain.classify import ClassifyExplainConfig
+from selfsim.tasks.explain.collection import TopicExplanation
+from selfsim.tasks.explain.explanation import Explanation
+from selfsim.tasks.explain.match import MatchConfig
+from selfsim.tasks.explain.shapley import ShapleyConfig
+from selfsim.tasks.ingest import IngestReport
+from selfsim.tasks.recommend import InteractionImportReport, Recommendation, RecommendConfig
+from selfsim.tasks.search import Hit, Signal
+from selfsim.tasks.self_training import SelfTrainingConfig
+from selfsim.tasks.topic_views import MapData, TopicSummary
+from selfsim.tasks.topics import TopicConfig, TopicResult
+from selfsim.training.text import TextTrainConfig, TrainReport
+
+__all__ = [
+    "AdaptConfig", "AdaptReport", "CheckReport", "Classifier", "ClassifyConfig", "ClassifyExplainConfig",
+    "Collection", "DuplicateFinder", "DuplicatesConfig", "Explanation", "Filter", "FitReport", "Hit",
+    "IngestReport", "InteractionImportReport", "InteractionReadConfig", "Item", "ItemPage", "Label", "LabelStore",
+    "MapData",
+    "MatchConfig", "Record", "RecordLike", "Recommendation", "RecommendConfig", "SelfTrainingConfig",
+    "ShapleyConfig", "Signal", "SuggestConfig", "TextTrainConfig", "TopicConfig", "TopicExplanation",
+    "TopicResult", "TopicSummary", "TrainReport", "WeakReport", "encode", "explanation_html", "load_encoder",
+    "parse_filter", "train_encoder",
+]

@@ -1,0 +1,109 @@
+"""What a person looking at a collection's topics sees: the topics written into metadata, and a 2-D map.
+
+Both read what :func:`selfsim.tasks.topics.write_topics` stored, so they cost nothing to fit. The
+map's coordinates (UMAP or PCA over the item vectors) are the slow part; they are kept on disk in
+``maps/`` beside the collection, once per store generation, so a second look is a file read.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from selfsim.errors import InputError
+from selfsim.store.collection import Store
+from selfsim.tasks.maps import map_coordinates
+
+MAPS_DIR = "maps"
+_MAP_LOCK = threading.Lock()  # two requests for the same map compute it once
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    """One topic as stored: its number (-1 for noise), how many items it holds, and its keywords."""
+
+    topic: Any
+    size: int
+    keywords: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"topic": self.topic, "size": self.size, "keywords": list(self.keywords)}
+
+
+@dataclass(frozen=True)
+class MapData:
+    """Map coordinates scaled into [0, 1] for ``ids`` (with each item's topic) and each topic's centre."""
+
+    ids: list[str]
+    x: np.ndarray  # (N,)
+    y: np.ndarray  # (N,)
+    topics: list[Any]
+    centres: list[dict[str, Any]]
+    total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``points`` (id, x, y, topic), ``topics`` (topic, x, y, keywords) and ``total``."""
+        points = [{"id": item_id, "x": round(float(x), 5), "y": round(float(y), 5), "topic": topic}
+                  for item_id, x, y, topic in zip(self.ids, self.x, self.y, self.topics, strict=True)]
+        return {"points": points, "topics": self.centres, "total": self.total}
+
+
+def topic_summaries(store: Store, field: str = "cluster",
+                    keywords_field: str = "cluster_keywords") -> list[TopicSummary]:
+    """The topics stored in metadata ``field``, largest first (noise last), with their keywords."""
+    groups = store.field_groups(field, keywords_field)
+    summaries = [TopicSummary(group.value, group.size, list(group.detail) if isinstance(group.detail, list) else [])
+                 for group in groups]
+    return sorted(summaries, key=lambda s: (s.topic == -1, -s.size))
+
+
+def collection_map(store: Store, field: str = "cluster", limit: int | None = None, method: str = "auto",
+                   seed: int = 0) -> MapData:
+    """Map coordinates of the collection's items (at most ``limit``, spread evenly over the collection),
+    each with its value of metadata ``field`` (None when it has none)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"the map limit must be a whole number of 1 or more, not {limit!r}.")
+    with _MAP_LOCK:
+        ids, coordinates = _coordinates(store, limit, method, seed)
+    low, high = coordinates.min(axis=0), coordinates.max(axis=0)
+    scaled = (coordinates - low) / np.maximum(high - low, 1e-9)
+    topic_of: dict[str, Any] = {}
+    summaries = {s.topic: s for s in topic_summaries(store, field, f"{field}_keywords")}
+    if summaries:
+        for item in store.iterate({field: {"$exists": True}}):
+            topic_of[item.id] = item.metadata.get(field)
+    topics = [topic_of.get(item_id) for item_id in ids]
+    centres = []
+    for topic, summary in summaries.items():
+        rows = [row for row, t in enumerate(topics) if t == topic]
+        if rows:
+            centre = np.median(scaled[rows], axis=0)
+            centres.append({"topic": topic, "x": round(float(centre[0]), 5), "y": round(float(centre[1]), 5),
+                            "size": summary.size, "keywords": summary.keywords})
+    return MapData(ids, scaled[:, 0], scaled[:, 1], topics, centres, store.count())
+
+
+def _coordinates(store: Store, limit: int | None, method: str, seed: int) -> tuple[list[str], np.ndarray]:
+    generation = store.generation
+    name = f"g{generation}-{method}-{limit or 'all'}-{seed}"
+    directory = store.directory / MAPS_DIR
+    cached = directory / f"{name}.npz"
+    if cached.is_file():
+        with np.load(cached, allow_pickle=False) as saved:
+            return saved["ids"].tolist(), saved["xy"]
+    ids, vectors = store.item_vectors()
+    if limit is not None and len(ids) > limit:
+        rows = np.unique(np.linspace(0, len(ids) - 1, limit).round().astype(np.int64))
+        ids, vectors = [ids[r] for r in rows.tolist()], vectors[rows]
+    xy = map_coordinates(vectors, method, seed).astype(np.float32)
+    directory.mkdir(exist_ok=True)
+    for old in directory.glob("g*.npz"):  # maps of earlier generations are stale
+        old.unlink(missing_ok=True)
+    partial = directory / f".{name}.partial.npz"
+    np.savez(partial, ids=np.asarray(ids, dtype=str), xy=xy)
+    partial.replace(cached)
+    return ids, xy
