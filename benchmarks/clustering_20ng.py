@@ -36,10 +36,10 @@ from selfsim.evaluation.clustering import (  # noqa: E402
     evaluate_baseline,
     evaluate_embedding,
 )
-from selfsim.tasks.baselines import BASELINE_VOCABULARY, LDATopics, LSATopics  # noqa: E402
-from selfsim.tasks.keywords import VocabularyConfig  # noqa: E402
-from selfsim.tasks.reduce import NoReduction, PCAReduction, UMAPReduction  # noqa: E402
-from selfsim.tasks.topics import TopicConfig  # noqa: E402
+from selfsim.tasks.topics.baselines import BASELINE_VOCABULARY, LDATopics, LSATopics  # noqa: E402
+from selfsim.tasks.topics.keywords import VocabularyConfig  # noqa: E402
+from selfsim.tasks.topics.model import TopicConfig  # noqa: E402
+from selfsim.tasks.topics.reduce import NoReduction, PCAReduction, UMAPReduction  # noqa: E402
 
 CACHE = Path("/tmp/selfsim_cache/20ng_clean_first.npy")
 

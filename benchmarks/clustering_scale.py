@@ -2,7 +2,7 @@
 
 Items are 384-d unit vectors around 50 topic centres (two items of one topic have cosine ~0.5) with
 30-word texts: 10 words from their topic's own 40-word vocabulary and 20 from a shared 5,000-word one.
-The pipeline is :func:`selfsim.tasks.topics.fit_topics` with k = 50 given: PCA to 50 dimensions,
+The pipeline is :func:`selfsim.tasks.topics.model.fit_topics` with k = 50 given: PCA to 50 dimensions,
 FAISS spherical k-means (5 restarts), c-TF-IDF keywords, representatives, and NPMI coherence,
 diversity and silhouette on a sample. Also timed: the same with k chosen over 30:70:10 by
 silhouette, and UMAP (5-d, the reduction that is not part of the 2-minute target) on its own.
@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import limit_threads, write_result  # noqa: E402
 
-from selfsim.tasks.reduce import PCAReduction, UMAPReduction  # noqa: E402
-from selfsim.tasks.topics import TopicConfig, fit_topics  # noqa: E402
+from selfsim.tasks.topics.model import TopicConfig, fit_topics  # noqa: E402
+from selfsim.tasks.topics.reduce import PCAReduction, UMAPReduction  # noqa: E402
 
 DIM, TOPICS = 384, 50
 

@@ -3,7 +3,7 @@
 The vectors imitate sentence embeddings: 2,000 topic centres, items spread around them (two items
 of one topic have cosine ~0.5), and 1% of the items planted as near-copies of another item (cosine
 ~0.95) plus 0.5% exact text copies. Duplicates are searched at cosine >= 0.9 with the default
-:class:`selfsim.tasks.duplicates.DuplicatesConfig` (exact + semantic; ``auto`` index: exact Flat
+:class:`selfsim.tasks.duplicates.finder.DuplicatesConfig` (exact + semantic; ``auto`` index: exact Flat
 below 20k items, IVF with ~4*sqrt(N) lists and 32 probes above). Each size runs in its own process,
 so its peak resident memory is its own. Recall is of the planted pairs; at 10k the pairs are also
 checked against brute force (all items below 20k; the pairs of 2,000 random items above).
@@ -67,7 +67,7 @@ def synthetic(count: int, seed: int = 0) -> tuple[np.ndarray, list[str], set[tup
 
 def run_size(count: int) -> dict:
     """Generate, then time the finder; runs inside a child process."""
-    from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig
+    from selfsim.tasks.duplicates.finder import DuplicateFinder, DuplicatesConfig
 
     vectors, texts, planted = synthetic(count)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -106,7 +106,8 @@ def run_store(count: int) -> dict:
     from selfsim.data.records import Record
     from selfsim.store.collection import Store
     from selfsim.store.database import PreparedItem
-    from selfsim.tasks.duplicates import DuplicatesConfig, find_duplicates
+    from selfsim.tasks.duplicates.collection import find_duplicates
+    from selfsim.tasks.duplicates.finder import DuplicatesConfig
 
     vectors, texts, planted = synthetic(count)
     with tempfile.TemporaryDirectory(prefix="selfsim-dups-") as scratch:

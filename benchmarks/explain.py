@@ -369,7 +369,7 @@ def run_beauty(data: Path, users: int, seed: int, epochs: int, threads: int) -> 
     from selfsim.data.interactions import leave_one_out, read_log
     from selfsim.tasks.explain.recommend import explain_recommendation
     from selfsim.tasks.explain.shapley import ShapleyConfig
-    from selfsim.tasks.recommend import RecommendConfig, Recommender
+    from selfsim.tasks.recommend.collection import RecommendConfig, Recommender
     from selfsim.training.sequence import SequenceTrainingConfig
 
     path = data / "seqrec" / "beauty.txt"

@@ -41,9 +41,9 @@ from selfsim.evaluation.classify import (
     read_labelled,
 )
 from selfsim.registry import load_encoder
-from selfsim.tasks.label_model import ABSTAIN, DawidSkene, DawidSkeneConfig, MajorityVote
-from selfsim.tasks.probe import LinearProbe
-from selfsim.tasks.weak import analyse, apply_functions, load_functions
+from selfsim.tasks.classify.label_model import ABSTAIN, DawidSkene, DawidSkeneConfig, MajorityVote
+from selfsim.tasks.classify.probe import LinearProbe
+from selfsim.tasks.classify.weak import analyse, apply_functions, load_functions
 
 FUNCTIONS = Path(__file__).resolve().parent / "sst2_keywords.yaml"
 # Measured for reference on this kind of machine (issue #7): probe accuracy, mean of 5 seeds.

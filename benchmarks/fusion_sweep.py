@@ -23,7 +23,7 @@ from common import DEFAULT_DATA, write_result
 from selfsim import Collection
 from selfsim.evaluation.retrieval import ndcg_at, read_qrels, read_queries
 from selfsim.store.lexical import match_expression
-from selfsim.tasks.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from selfsim.tasks.search.fusion import reciprocal_rank_fusion, weighted_score_fusion
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Paraphrase pairs on MRPC train (4,076 pairs): cosine alone against cosine fused with lexical overlap.
 
 * cosine: all-MiniLM-L6-v2 cosine similarity, average precision and best F1 on all pairs (nothing learned).
-* fused: :class:`selfsim.tasks.pairs.PairScorer` (logistic regression over cosine and nine overlap
+* fused: :class:`selfsim.tasks.duplicates.pairs.PairScorer` (logistic regression over cosine and nine overlap
   features), cross-fitted: the pairs are split in two halves at random, the scorer is fitted on one half
   and scored on the other, and the other way round; the figures are the mean over the two held-out halves,
   repeated over ``--repeats`` random splits (mean and spread printed). Cosine is measured on the same
@@ -24,8 +24,8 @@ from common import DEFAULT_DATA, write_result  # noqa: E402
 
 from selfsim.evaluation.pairs import cross_fit, pair_cosines, read_pairs  # noqa: E402
 from selfsim.registry import load_encoder  # noqa: E402
-from selfsim.tasks.calibration import calibrate_threshold  # noqa: E402
-from selfsim.tasks.pairs import FEATURES, PairScorer, pair_features  # noqa: E402
+from selfsim.tasks.duplicates.calibration import calibrate_threshold  # noqa: E402
+from selfsim.tasks.duplicates.pairs import FEATURES, PairScorer, pair_features  # noqa: E402
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ run keeps what finished):
 - ``masked_item``: the bidirectional masked-item objective (BERT4Rec-style) instead of next-item;
 plus most-popular and item-to-item co-occurrence kNN on the same split. Every trained model is
 also scored blended with co-occurrence (selfsim's default recommender: the mixture weight chosen on
-validation NDCG@10, see selfsim.tasks.recommend_blend); summaries give both, the model alone under
+validation NDCG@10, see selfsim.tasks.recommend.blend); summaries give both, the model alone under
 the variant's name and the blend under ``<variant>+blend``. Each run records the exact configuration
 it ran with.
 
@@ -41,7 +41,7 @@ from common import DEFAULT_DATA, RESULTS, limit_threads, write_result
 from selfsim.data.interactions import leave_one_out, read_log
 from selfsim.encoders.sequence import SequenceConfig
 from selfsim.evaluation.recommend import baseline_scores, train_and_score
-from selfsim.tasks.recommend_blend import BlendConfig
+from selfsim.tasks.recommend.blend import BlendConfig
 from selfsim.training.sequence import SequenceTrainingConfig
 
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")

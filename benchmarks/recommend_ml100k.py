@@ -42,9 +42,9 @@ from selfsim import Collection
 from selfsim.data.interactions import InteractionLog, LeaveOneOutSplit, leave_one_out
 from selfsim.encoders.sequence import SequenceConfig
 from selfsim.evaluation.recommend import baseline_scores, train_and_score
-from selfsim.tasks.recommend import text_vectors_for
-from selfsim.tasks.recommend_baselines import PopularityRecommender
-from selfsim.tasks.recommend_blend import BlendConfig
+from selfsim.tasks.recommend.baselines import PopularityRecommender
+from selfsim.tasks.recommend.blend import BlendConfig
+from selfsim.tasks.recommend.collection import text_vectors_for
 from selfsim.training.sequence import SequenceTrainingConfig, model_scores, rank_targets, ranking_metrics
 
 

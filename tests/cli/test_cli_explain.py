@@ -15,8 +15,8 @@ from selfsim import Collection
 from selfsim.cli.main import app, main
 from selfsim.encoders.base import Encoder
 from selfsim.store.labels import Label
-from selfsim.tasks.recommend import RecommendConfig
-from selfsim.tasks.topics import TopicConfig
+from selfsim.tasks.recommend.collection import RecommendConfig
+from selfsim.tasks.topics.model import TopicConfig
 from selfsim.training.sequence import SequenceTrainingConfig
 
 FRUIT = ["I ate a ripe apple", "Bananas are yellow fruit", "A bowl of sweet cherries", "Mango juice is tasty"]

@@ -150,7 +150,7 @@ def test_label_names_and_predictions_are_verbatim(tmp_path: Path, encoder: Encod
 
 
 def test_recommendations_show_hostile_item_ids(tmp_path: Path, encoder: Encoder) -> None:
-    from selfsim.tasks.recommend import RecommendConfig
+    from selfsim.tasks.recommend.collection import RecommendConfig
     from selfsim.training.sequence import SequenceTrainingConfig
 
     log = tmp_path / "log.txt"

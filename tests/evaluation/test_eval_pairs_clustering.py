@@ -12,7 +12,7 @@ import pytest
 from selfsim.errors import InputError, NotFoundError
 from selfsim.evaluation.clustering import label_scores, read_labelled_texts
 from selfsim.evaluation.pairs import cross_fit, read_pairs
-from selfsim.tasks.pairs import FEATURES
+from selfsim.tasks.duplicates.pairs import FEATURES
 
 
 def test_read_pairs_handles_header_and_csv_quoting(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_unknown_methods_are_refused() -> None:
 
 
 def test_weak_method_learns_from_labelling_functions_on_the_unlabelled_pool() -> None:
-    from selfsim.tasks.weak import KeywordFunction
+    from selfsim.tasks.classify.weak import KeywordFunction
 
     rng = np.random.default_rng(1)
     words = ["good film", "good plot", "bad film", "bad plot"]
@@ -92,7 +92,7 @@ def test_weak_methods_without_functions_are_refused() -> None:
 
 
 def test_fine_tune_methods_share_one_fine_tune_per_draw(encoder) -> None:  # noqa: ANN001 - the real encoder
-    from selfsim.tasks.weak import KeywordFunction
+    from selfsim.tasks.classify.weak import KeywordFunction
     from selfsim.training.setfit import ContrastiveFinetuneConfig
 
     train = ["a wonderful film", "superb and moving", "I loved it", "a good cast", "good fun",

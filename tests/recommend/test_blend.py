@@ -11,9 +11,9 @@ import torch
 
 from selfsim.data.interactions import InteractionLog, leave_one_out
 from selfsim.errors import ConfigError
-from selfsim.tasks.recommend import COOCCURRENCE_FILE, RecommendConfig, Recommender
-from selfsim.tasks.recommend_baselines import CooccurrenceRecommender
-from selfsim.tasks.recommend_blend import BlendConfig, blend, choose_blend_weight
+from selfsim.tasks.recommend.baselines import CooccurrenceRecommender
+from selfsim.tasks.recommend.blend import BlendConfig, blend, choose_blend_weight
+from selfsim.tasks.recommend.collection import COOCCURRENCE_FILE, RecommendConfig, Recommender
 from selfsim.training.sequence import SequenceTrainingConfig
 
 TINY = RecommendConfig(max_length=10, dim=16, heads=2, blocks=1, dropout=0.1, use_text=False,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from selfsim.tasks.recommend_baselines import CooccurrenceRecommender, PopularityRecommender
+from selfsim.tasks.recommend.baselines import CooccurrenceRecommender, PopularityRecommender
 from selfsim.training.sequence import rank_targets, ranking_metrics
 
 

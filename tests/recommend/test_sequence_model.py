@@ -14,7 +14,7 @@ from selfsim.evaluation.recommend import score_split
 from selfsim.objectives.masked_item import mask_items
 from selfsim.objectives.next_item import catalogue_loss
 from selfsim.objectives.sequence_contrastive import AugmentConfig, augment, info_nce
-from selfsim.tasks.recommend_baselines import PopularityRecommender
+from selfsim.tasks.recommend.baselines import PopularityRecommender
 from selfsim.training.sequence import SequenceTrainingConfig, train_sequence_model
 
 

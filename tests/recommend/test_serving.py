@@ -15,7 +15,7 @@ from selfsim.cli.main import app, main
 from selfsim.data.interactions import InteractionLog
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, InputError, NotFoundError
-from selfsim.tasks.recommend import RecommendConfig
+from selfsim.tasks.recommend.collection import RecommendConfig
 from selfsim.training.sequence import SequenceTrainingConfig
 
 TINY = RecommendConfig(max_length=10, dim=16, heads=2, blocks=1, dropout=0.1,

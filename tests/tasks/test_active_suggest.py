@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from selfsim.errors import ConfigError
-from selfsim.tasks.active import margins, suggest
+from selfsim.tasks.classify.active import margins, suggest
 
 
 def test_suggestions_prefer_uncertain_items() -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from selfsim.errors import NotFoundError, SelfsimError
-from selfsim.tasks.calibration import average_precision, calibrate_threshold, scores_at
-from selfsim.tasks.pairs import FEATURES, PairScorer, pair_features
+from selfsim.tasks.duplicates.calibration import average_precision, calibrate_threshold, scores_at
+from selfsim.tasks.duplicates.pairs import FEATURES, PairScorer, pair_features
 
 
 def test_calibration_picks_the_separating_threshold() -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from selfsim import Collection
 from selfsim.cli.classify import app
 from selfsim.store.labels import Label
-from selfsim.tasks.probe import CHANCE_MARGIN, held_out_accuracy
+from selfsim.tasks.classify.probe import CHANCE_MARGIN, held_out_accuracy
 
 runner = CliRunner()
 

@@ -12,16 +12,15 @@ import pytest
 from selfsim import Collection
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, SelfsimError
-from selfsim.tasks.duplicates import (
+from selfsim.tasks.duplicates.collection import find_duplicates, write_groups
+from selfsim.tasks.duplicates.finder import (
     DuplicateFinder,
     DuplicatesConfig,
     build_item_index,
     exact_pairs,
-    find_duplicates,
     group_pairs,
     partitioned_pairs,
     semantic_pairs,
-    write_groups,
 )
 
 

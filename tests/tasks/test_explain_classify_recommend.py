@@ -12,13 +12,13 @@ import selfsim
 from selfsim.data.interactions import InteractionLog
 from selfsim.encoders.base import Encoder
 from selfsim.errors import InputError, NotFoundError
+from selfsim.tasks.classify.probe import LinearProbe, ProbeConfig
 from selfsim.tasks.explain.classify import ClassifyExplainConfig, explain_prediction
 from selfsim.tasks.explain.match import EmbeddingCache
 from selfsim.tasks.explain.recommend import explain_recommendation
 from selfsim.tasks.explain.shapley import ShapleyConfig
-from selfsim.tasks.probe import LinearProbe, ProbeConfig
-from selfsim.tasks.recommend import RecommendConfig, Recommender
-from selfsim.tasks.recommend_baselines import CooccurrenceRecommender
+from selfsim.tasks.recommend.baselines import CooccurrenceRecommender
+from selfsim.tasks.recommend.collection import RecommendConfig, Recommender
 from selfsim.training.sequence import SequenceTrainingConfig
 
 POSITIVE = ["I love it, wonderful.", "Excellent and delightful.", "What a great, happy day.", "Superb, I adore it.",

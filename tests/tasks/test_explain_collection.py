@@ -13,12 +13,12 @@ from selfsim import ChunkingConfig, Collection
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, InputError, NotFoundError, SelfsimError
 from selfsim.store.labels import Label
+from selfsim.tasks.duplicates.pairs import FEATURES, PairScorer
 from selfsim.tasks.explain.classify import ClassifyExplainConfig
 from selfsim.tasks.explain.match import MatchConfig
 from selfsim.tasks.explain.shapley import ShapleyConfig
-from selfsim.tasks.pairs import FEATURES, PairScorer
-from selfsim.tasks.recommend import RecommendConfig
-from selfsim.tasks.topics import TopicConfig
+from selfsim.tasks.recommend.collection import RecommendConfig
+from selfsim.tasks.topics.model import TopicConfig
 from selfsim.training.sequence import SequenceTrainingConfig
 
 LONG = " ".join(f"Guide step {n}." for n in range(1, 13))  # 12 short sentences, one chunk

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfsim.tasks.probe import LinearProbe, ProbeConfig, TrainingDataError
-from selfsim.tasks.propagation import LabelPropagation
-from selfsim.tasks.self_training import SelfTrainer, SelfTrainingConfig, select_confident
+from selfsim.tasks.classify.probe import LinearProbe, ProbeConfig, TrainingDataError
+from selfsim.tasks.classify.propagation import LabelPropagation
+from selfsim.tasks.classify.self_training import SelfTrainer, SelfTrainingConfig, select_confident
 
 
 def two_clusters(n: int, seed: int, dim: int = 8, spread: float = 0.5) -> tuple[np.ndarray, np.ndarray]:

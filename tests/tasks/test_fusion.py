@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfsim.tasks.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from selfsim.tasks.search.fusion import reciprocal_rank_fusion, weighted_score_fusion
 
 DENSE = [("a", 0.9), ("b", 0.8), ("c", 0.5)]
 KEYWORD = [("b", 12.0), ("d", 4.0)]

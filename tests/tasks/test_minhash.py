@@ -7,7 +7,7 @@ import pytest
 
 from selfsim.data.shingles import jaccard, normalise_text, shingles, text_fingerprint
 from selfsim.errors import ConfigError
-from selfsim.tasks.minhash import MinHashConfig, MinHasher, lsh_bands
+from selfsim.tasks.duplicates.minhash import MinHashConfig, MinHasher, lsh_bands
 
 
 def test_normalisation_and_fingerprints() -> None:

@@ -12,7 +12,7 @@ from selfsim import ChunkingConfig, Collection, SearchConfig
 from selfsim.data.chunking import chunk_text
 from selfsim.encoders.base import Encoder
 from selfsim.store.lexical import match_expression, query_words
-from selfsim.tasks.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from selfsim.tasks.search.fusion import reciprocal_rank_fusion, weighted_score_fusion
 
 CHUNKING = ChunkingConfig(max_words=20, overlap_words=5)
 

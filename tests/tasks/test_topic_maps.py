@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfsim.tasks.maps import map_coordinates, write_html, write_png
+from selfsim.tasks.topics.maps import map_coordinates, write_html, write_png
 
 
 class _Collector(HTMLParser):

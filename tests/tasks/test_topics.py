@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from selfsim.errors import ConfigError, SelfsimError
-from selfsim.tasks.baselines import LDATopics, LSATopics
-from selfsim.tasks.clusters import (
+from selfsim.tasks.topics.baselines import LDATopics, LSATopics
+from selfsim.tasks.topics.clusters import (
     AgglomerativeClusterer,
     GaussianMixtureClusterer,
     HDBSCANClusterer,
@@ -15,10 +15,10 @@ from selfsim.tasks.clusters import (
     NoClustering,
     choose_k,
 )
-from selfsim.tasks.coherence import CoherenceConfig, npmi_coherence, topic_diversity
-from selfsim.tasks.keywords import ClassTfidf, NoKeywords, representatives
-from selfsim.tasks.reduce import NoReduction, PCAReduction, make_reducer
-from selfsim.tasks.topics import TopicConfig, TopicModel, fit_topics
+from selfsim.tasks.topics.coherence import CoherenceConfig, npmi_coherence, topic_diversity
+from selfsim.tasks.topics.keywords import ClassTfidf, NoKeywords, representatives
+from selfsim.tasks.topics.model import TopicConfig, TopicModel, fit_topics
+from selfsim.tasks.topics.reduce import NoReduction, PCAReduction, make_reducer
 
 THEMES = [["apple", "banana", "cherry", "mango", "fruit"], ["engine", "wheel", "brake", "gearbox", "car"],
           ["python", "compiler", "bug", "function", "code"], ["goal", "match", "referee", "league", "team"]]
@@ -132,7 +132,7 @@ def test_bad_arguments_are_one_clear_sentence() -> None:
 
 
 def test_collection_topics_write_back_and_empty_collection(make_collection) -> None:  # noqa: ANN001
-    from selfsim.tasks.topics import cluster_collection, write_topics
+    from selfsim.tasks.topics.collection import cluster_collection, write_topics
 
     with pytest.raises(SelfsimError, match="no items"):
         cluster_collection(make_collection([], name="empty").store)

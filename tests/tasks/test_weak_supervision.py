@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from selfsim.errors import SelfsimError
-from selfsim.tasks.label_model import ABSTAIN, DawidSkene, DawidSkeneConfig, MajorityVote, find_exceptions
-from selfsim.tasks.weak import (
+from selfsim.tasks.classify.label_model import ABSTAIN, DawidSkene, DawidSkeneConfig, MajorityVote, find_exceptions
+from selfsim.tasks.classify.weak import (
     CallableFunction,
     KeywordFunction,
     Labelled,

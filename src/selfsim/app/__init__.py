@@ -16,21 +16,21 @@ from selfsim.store.database import StoredItem as Item
 from selfsim.store.filters import Filter
 from selfsim.store.integrity import CheckReport
 from selfsim.store.labels import Label, LabelStore
-from selfsim.tasks.active import SuggestConfig
 from selfsim.tasks.adapt import AdaptConfig, AdaptReport
-from selfsim.tasks.classify import ClassifyConfig, FitReport, WeakReport
-from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig
+from selfsim.tasks.classify.active import SuggestConfig
+from selfsim.tasks.classify.collection import ClassifyConfig, FitReport, WeakReport
+from selfsim.tasks.classify.self_training import SelfTrainingConfig
+from selfsim.tasks.duplicates.finder import DuplicateFinder, DuplicatesConfig
 from selfsim.tasks.explain.classify import ClassifyExplainConfig
 from selfsim.tasks.explain.collection import TopicExplanation
 from selfsim.tasks.explain.explanation import Explanation
 from selfsim.tasks.explain.match import MatchConfig
 from selfsim.tasks.explain.shapley import ShapleyConfig
 from selfsim.tasks.ingest import IngestReport
-from selfsim.tasks.recommend import InteractionImportReport, Recommendation, RecommendConfig
-from selfsim.tasks.search import Hit, Signal
-from selfsim.tasks.self_training import SelfTrainingConfig
-from selfsim.tasks.topic_views import MapData, TopicSummary
-from selfsim.tasks.topics import TopicConfig, TopicResult
+from selfsim.tasks.recommend.collection import InteractionImportReport, Recommendation, RecommendConfig
+from selfsim.tasks.search.collection import Hit, Signal
+from selfsim.tasks.topics.collection import MapData, TopicSummary
+from selfsim.tasks.topics.model import TopicConfig, TopicResult
 from selfsim.training.text import TextTrainConfig, TrainReport
 
 __all__ = [

@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from selfsim.encoders.base import Encoder
 from selfsim.store.collection import Store
-from selfsim.tasks import classify as classify_task
-from selfsim.tasks.active import SuggestConfig
-from selfsim.tasks.classify import ClassifyConfig, FitReport, WeakReport
-from selfsim.tasks.weak import LabellingFunction
+from selfsim.tasks.classify import collection as classify_task
+from selfsim.tasks.classify.active import SuggestConfig
+from selfsim.tasks.classify.collection import ClassifyConfig, FitReport, WeakReport
+from selfsim.tasks.classify.weak import LabellingFunction
 
 
 class Classifier:

@@ -38,10 +38,10 @@ from selfsim.store.filters import Filter
 from selfsim.store.integrity import CheckReport
 from selfsim.store.labels import LabelStore
 from selfsim.tasks import ingest
-from selfsim.tasks import recommend as recommend_task
 from selfsim.tasks.adapt import AdaptConfig, AdaptReport, adapt_collection
 from selfsim.tasks.adapt import Progress as AdaptProgress
-from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig, find_duplicates, write_groups
+from selfsim.tasks.duplicates.collection import find_duplicates, write_groups
+from selfsim.tasks.duplicates.finder import DuplicateFinder, DuplicatesConfig
 from selfsim.tasks.explain import collection as explain_task
 from selfsim.tasks.explain.classify import ClassifyExplainConfig
 from selfsim.tasks.explain.collection import TopicExplanation
@@ -49,10 +49,18 @@ from selfsim.tasks.explain.explanation import Explanation
 from selfsim.tasks.explain.match import MatchConfig
 from selfsim.tasks.explain.shapley import ShapleyConfig
 from selfsim.tasks.ingest import IngestReport
-from selfsim.tasks.recommend import InteractionImportReport, Recommendation, RecommendConfig
-from selfsim.tasks.search import Hit, neighbours, search
-from selfsim.tasks.topic_views import MapData, TopicSummary, collection_map, topic_summaries
-from selfsim.tasks.topics import TopicConfig, TopicResult, cluster_collection, write_topics
+from selfsim.tasks.recommend import collection as recommend_task
+from selfsim.tasks.recommend.collection import InteractionImportReport, Recommendation, RecommendConfig
+from selfsim.tasks.search.collection import Hit, neighbours, search
+from selfsim.tasks.topics.collection import (
+    MapData,
+    TopicSummary,
+    cluster_collection,
+    collection_map,
+    topic_summaries,
+    write_topics,
+)
+from selfsim.tasks.topics.model import TopicConfig, TopicResult
 
 RecordLike = Record | Mapping[str, Any]
 

@@ -18,10 +18,10 @@ from selfsim.errors import ConfigError, NotFoundError
 from selfsim.evaluation.classify import METHODS, FewLabelsConfig, evaluate_few_labels, read_labelled
 from selfsim.registry import load_encoder
 from selfsim.store.labels import SOURCES, Label, LabelStore
-from selfsim.tasks import classify as tasks
-from selfsim.tasks.active import SuggestConfig
-from selfsim.tasks.self_training import SelfTrainingConfig
-from selfsim.tasks.weak import function_classes, load_functions
+from selfsim.tasks.classify import collection as tasks
+from selfsim.tasks.classify.active import SuggestConfig
+from selfsim.tasks.classify.self_training import SelfTrainingConfig
+from selfsim.tasks.classify.weak import function_classes, load_functions
 
 app = typer.Typer(help="Classify items from a few labels: fit, predict, weak labels, what to label next.",
                   no_args_is_help=True)

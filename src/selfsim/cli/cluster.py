@@ -28,8 +28,9 @@ from selfsim.errors import ConfigError
 from selfsim.evaluation.clustering import evaluate_clustering, read_labelled_texts
 from selfsim.registry import load_encoder
 from selfsim.store.filters import parse_filter_expressions
-from selfsim.tasks.maps import map_coordinates, write_html, write_png
-from selfsim.tasks.topics import TopicConfig, TopicResult, cluster_collection, write_topics
+from selfsim.tasks.topics.collection import cluster_collection, write_topics
+from selfsim.tasks.topics.maps import map_coordinates, write_html, write_png
+from selfsim.tasks.topics.model import TopicConfig, TopicResult
 
 CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
 ReduceOption = Annotated[str, typer.Option("--reduce", help="Reduction before clustering: none, pca, umap or "

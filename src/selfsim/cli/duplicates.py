@@ -19,8 +19,9 @@ from selfsim.errors import ConfigError
 from selfsim.evaluation.pairs import evaluate_pairs, pair_cosines, read_pairs
 from selfsim.registry import load_encoder
 from selfsim.store.filters import parse_filter_expressions
-from selfsim.tasks.calibration import Calibration, calibrate_threshold
-from selfsim.tasks.duplicates import DuplicateFinder, DuplicatesConfig, find_duplicates, write_groups
+from selfsim.tasks.duplicates.calibration import Calibration, calibrate_threshold
+from selfsim.tasks.duplicates.collection import find_duplicates, write_groups
+from selfsim.tasks.duplicates.finder import DuplicateFinder, DuplicatesConfig
 
 CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
 FORMATS = ("table", "json", "csv")
@@ -170,7 +171,7 @@ def eval_pairs(
         task = bar.add_task("embedding", total=len(set(pairs.first + pairs.second)))
         report = evaluate_pairs(model, pairs, folds=folds, seed=seed, progress=lambda n: bar.advance(task, n))
     if save is not None:
-        from selfsim.tasks.pairs import PairScorer, pair_features
+        from selfsim.tasks.duplicates.pairs import PairScorer, pair_features
 
         features = pair_features(pairs.first, pairs.second, pair_cosines(model, pairs))
         PairScorer().fit(features, pairs.labels).save(save)

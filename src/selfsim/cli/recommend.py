@@ -14,8 +14,8 @@ from selfsim.config import DEFAULT_ENCODER
 from selfsim.data.interactions import InteractionReadConfig
 from selfsim.errors import ConfigError
 from selfsim.evaluation.recommend import evaluate_file
-from selfsim.tasks.recommend import Recommendation, RecommendConfig
-from selfsim.tasks.recommend_blend import BlendConfig
+from selfsim.tasks.recommend.blend import BlendConfig
+from selfsim.tasks.recommend.collection import Recommendation, RecommendConfig
 from selfsim.training.schedules import OptimizerConfig
 from selfsim.training.sequence import SequenceTrainingConfig
 
@@ -104,14 +104,14 @@ def import_interactions(
 @interactions_app.command("info")
 def interactions_info(collection: CollectionArg, json_output: JsonOption = False) -> None:
     """How many events, users and items COLLECTION holds, and its recommender's training notes."""
-    from selfsim.tasks.recommend import model_directory
+    from selfsim.tasks.recommend.collection import model_directory
 
     with Collection.open(collection) as target:
         stats = target.interactions.stats()
         directory = model_directory(target.store)
         notes = None
         if (directory / "config.json").is_file():
-            from selfsim.tasks.recommend import Recommender
+            from selfsim.tasks.recommend.collection import Recommender
 
             notes = Recommender.load(directory).notes
     result = {"events": stats.events, "users": stats.users, "items": stats.items,

@@ -44,11 +44,11 @@ import numpy as np
 
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, NotFoundError, RecordError
-from selfsim.tasks.label_model import ABSTAIN, DawidSkene
-from selfsim.tasks.probe import LinearProbe, ProbeConfig
-from selfsim.tasks.propagation import LabelPropagation, PropagationConfig
-from selfsim.tasks.self_training import SelfTrainer, SelfTrainingConfig
-from selfsim.tasks.weak import Labelled, LabellingFunction, apply_functions
+from selfsim.tasks.classify.label_model import ABSTAIN, DawidSkene
+from selfsim.tasks.classify.probe import LinearProbe, ProbeConfig
+from selfsim.tasks.classify.propagation import LabelPropagation, PropagationConfig
+from selfsim.tasks.classify.self_training import SelfTrainer, SelfTrainingConfig
+from selfsim.tasks.classify.weak import Labelled, LabellingFunction, apply_functions
 from selfsim.training.setfit import ContrastiveFinetuneConfig, FinetuneReport, contrastive_finetune
 
 METHODS = ("probe", "self-train", "propagation", "finetune", "finetune+self-train", "weak", "finetune+weak")

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from selfsim.errors import ConfigError, NotFoundError, RecordError
-from selfsim.tasks.baselines import LDATopics, LSATopics
-from selfsim.tasks.coherence import npmi_coherence, topic_diversity
-from selfsim.tasks.reduce import umap_installed
-from selfsim.tasks.topics import TopicConfig, fit_topics
+from selfsim.tasks.topics.baselines import LDATopics, LSATopics
+from selfsim.tasks.topics.coherence import npmi_coherence, topic_diversity
+from selfsim.tasks.topics.model import TopicConfig, fit_topics
+from selfsim.tasks.topics.reduce import umap_installed
 
 
 @dataclass(frozen=True)

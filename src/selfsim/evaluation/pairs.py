@@ -9,7 +9,7 @@ Two scorers are compared on the same pairs:
 * **cosine** — the encoder's cosine similarity, nothing learned. Its AP and
   best F1 are measured on all pairs (the threshold is the best one in
   hindsight, as is usual for this figure).
-* **fused** — :class:`~selfsim.tasks.pairs.PairScorer`, cosine plus lexical
+* **fused** — :class:`~selfsim.tasks.duplicates.pairs.PairScorer`, cosine plus lexical
   overlap, learned. It is measured by k-fold cross-fitting: fitted on the
   other folds, scored on each held-out fold, so every pair is scored by a
   model that never saw it. Cosine is reported on the same folds, side by side,
@@ -27,8 +27,8 @@ import numpy as np
 
 from selfsim.encoders.base import Encoder, ProgressCallback
 from selfsim.errors import NotFoundError, RecordError
-from selfsim.tasks.calibration import Calibration, calibrate_threshold, scores_at
-from selfsim.tasks.pairs import PairScorer, pair_features
+from selfsim.tasks.duplicates.calibration import Calibration, calibrate_threshold, scores_at
+from selfsim.tasks.duplicates.pairs import PairScorer, pair_features
 
 
 @dataclass(frozen=True)

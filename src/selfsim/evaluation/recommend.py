@@ -24,8 +24,8 @@ import torch
 
 from selfsim.data.interactions import InteractionLog, LeaveOneOutSplit, leave_one_out, read_log
 from selfsim.encoders.sequence import SequenceConfig, SequenceModel
-from selfsim.tasks.recommend_baselines import CooccurrenceRecommender, PopularityRecommender
-from selfsim.tasks.recommend_blend import BlendConfig, blend, choose_blend_weight
+from selfsim.tasks.recommend.baselines import CooccurrenceRecommender, PopularityRecommender
+from selfsim.tasks.recommend.blend import BlendConfig, blend, choose_blend_weight
 from selfsim.training.sequence import (
     ScoreFunction,
     SequenceTrainingConfig,

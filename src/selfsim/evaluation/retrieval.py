@@ -23,7 +23,7 @@ from selfsim.data.records import Record
 from selfsim.encoders.base import Encoder, ProgressCallback
 from selfsim.errors import NotFoundError, RecordError
 from selfsim.store.collection import Store
-from selfsim.tasks.search import search
+from selfsim.tasks.search.collection import search
 
 Qrels = dict[str, dict[str, float]]
 

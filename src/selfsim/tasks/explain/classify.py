@@ -25,11 +25,11 @@ import numpy as np
 
 from selfsim.encoders.base import Encoder
 from selfsim.errors import InputError, NotFoundError
+from selfsim.tasks.classify.probe import LinearProbe
 from selfsim.tasks.explain.explanation import Explanation, Feature
 from selfsim.tasks.explain.match import EmbeddingCache
 from selfsim.tasks.explain.shapley import ShapleyConfig, occlusion, shapley_values
 from selfsim.tasks.explain.units import compose, group, sentences, words
-from selfsim.tasks.probe import LinearProbe
 
 # A text of fewer sentences than this is explained by its words: two sentences make a game too coarse to say much.
 MIN_SENTENCES = 3

@@ -26,13 +26,13 @@ from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.database import StoredItem
 from selfsim.store.interactions import InteractionStore
+from selfsim.tasks.duplicates.pairs import FEATURES, PairScorer, pair_features
 from selfsim.tasks.explain.classify import ClassifyExplainConfig, explain_prediction
 from selfsim.tasks.explain.explanation import Explanation
 from selfsim.tasks.explain.match import EmbeddingCache, MatchConfig, explain_match, explain_pair
 from selfsim.tasks.explain.recommend import explain_recommendation
 from selfsim.tasks.explain.shapley import ShapleyConfig
-from selfsim.tasks.keywords import ClassTfidf
-from selfsim.tasks.pairs import FEATURES, PairScorer, pair_features
+from selfsim.tasks.topics.keywords import ClassTfidf
 
 EncoderSource = Encoder | Callable[[], Encoder]
 # A stored score and the explanation's full score differ when re-encoding the passage's sentences
@@ -120,7 +120,7 @@ def explain_classify(store: Store, encoder: EncoderSource, task: str, item_id: s
     # Imported here: the classify task brings self-training, weak supervision and scikit-learn, which
     # search and duplicate explanations never need.
     from selfsim.registry import load_encoder
-    from selfsim.tasks.classify import load_classifier
+    from selfsim.tasks.classify.collection import load_classifier
 
     item = _item(store, item_id)
     probe, encoder_dir = load_classifier(store, task)
@@ -141,7 +141,7 @@ def explain_recommend(store: Store, item_id: str, user: str | None = None, histo
     """
     # Imported here: the recommend task brings the sequence model and its training, which other
     # explanations never need.
-    from selfsim.tasks.recommend import load_recommender
+    from selfsim.tasks.recommend.collection import load_recommender
 
     if (user is None) == (history is None):
         raise ConfigError("give either a user (--user U) or a history (--history i1,i2,...), not both or neither.")

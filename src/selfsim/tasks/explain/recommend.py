@@ -4,7 +4,7 @@ The players are the items of the history, oldest first (only the model's last
 ``max_length`` items, the ones it reads). The value of a coalition is the score
 the recommender serves for the explained item after the sub-history of the
 present items, in their original order: the same score function as
-:meth:`selfsim.tasks.recommend.Recommender.recommend_many` (the model's scores,
+:meth:`selfsim.tasks.recommend.collection.Recommender.recommend_many` (the model's scores,
 or their blend with co-occurrence when the recommender was trained so), so the
 values explain the number the user was shown.
 
@@ -30,7 +30,7 @@ from selfsim.tasks.explain.explanation import Explanation, Feature
 from selfsim.tasks.explain.shapley import ShapleyConfig, occlusion, shapley_values
 
 if TYPE_CHECKING:  # tasks.recommend opens the store; this module must not import it at run time
-    from selfsim.tasks.recommend import Recommender
+    from selfsim.tasks.recommend.collection import Recommender
 
 # Rows per forward pass: enough to keep the model busy, small enough that a (rows, catalogue) score matrix stays
 # a few tens of megabytes on a catalogue of 10,000+ items.

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from selfsim.errors import ConfigError
-from selfsim.tasks.reduce import PCAReduction, UMAPReduction, umap_installed
+from selfsim.tasks.topics.reduce import PCAReduction, UMAPReduction, umap_installed
 
 # 20 distinguishable colours (Kelly's and Tableau's palettes), noise in grey.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",

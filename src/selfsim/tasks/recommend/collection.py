@@ -8,7 +8,7 @@ collection's interactions, adds the text embeddings of items that are also text
 items (content-aware items, so items nobody has touched can still be
 recommended), trains with early stopping on the leave-one-out validation split,
 blends in item-to-item co-occurrence where validation says it helps
-(:mod:`selfsim.tasks.recommend_blend`), saves the model directory inside the
+(:mod:`selfsim.tasks.recommend.blend`), saves the model directory inside the
 collection and stores every user's vector in SQLite so users can be grouped
 into segments (:func:`user_segments`).
 """
@@ -36,9 +36,9 @@ from selfsim.encoders.sequence import SequenceConfig, SequenceModel
 from selfsim.errors import ConfigError, InputError, NotFoundError, RecordError
 from selfsim.store.collection import Store
 from selfsim.store.interactions import InteractionStore
-from selfsim.tasks.clusters import make_clusterer
-from selfsim.tasks.recommend_baselines import CooccurrenceRecommender
-from selfsim.tasks.recommend_blend import BlendConfig, blend, choose_blend_weight
+from selfsim.tasks.recommend.baselines import CooccurrenceRecommender
+from selfsim.tasks.recommend.blend import BlendConfig, blend, choose_blend_weight
+from selfsim.tasks.topics.clusters import make_clusterer
 from selfsim.training.sequence import (
     ScoreFunction,
     SequenceTrainingConfig,
@@ -79,7 +79,7 @@ class Recommender:
     """A trained sequence model over a catalogue of external item ids.
 
     With ``cooccurrence`` and a ``blend_weight`` above 0, scores are the blended
-    next-item probabilities of :func:`selfsim.tasks.recommend_blend.blend`.
+    next-item probabilities of :func:`selfsim.tasks.recommend.blend.blend`.
     """
 
     def __init__(self, model: SequenceModel, items: Sequence[str], notes: dict[str, Any] | None = None,

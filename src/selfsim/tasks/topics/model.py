@@ -3,11 +3,11 @@
 >>> model = TopicModel(PCAReduction(50), KMeansClusterer(k=20), ClassTfidf()).fit(vectors, texts)  # doctest: +SKIP
 >>> model.topics_[0].keywords                                                                     # doctest: +SKIP
 
-Every stage has a do-nothing version (:class:`~selfsim.tasks.reduce.NoReduction`,
-:class:`~selfsim.tasks.clusters.NoClustering`, :class:`~selfsim.tasks.keywords.NoKeywords`).
+Every stage has a do-nothing version (:class:`~selfsim.tasks.topics.reduce.NoReduction`,
+:class:`~selfsim.tasks.topics.clusters.NoClustering`, :class:`~selfsim.tasks.topics.keywords.NoKeywords`).
 :func:`fit_topics` builds the stages from a :class:`TopicConfig` and picks ``k``
-itself when none is given; :func:`cluster_collection` and :func:`write_topics`
-run it over a collection and write cluster ids and keywords back as metadata.
+itself when none is given; :mod:`selfsim.tasks.topics.collection` runs it over a
+collection and writes cluster ids and keywords back as metadata.
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from typing import Any, Literal
 import numpy as np
 
 from selfsim.errors import ConfigError, NotFoundError
-from selfsim.store.collection import Store
-from selfsim.store.filters import Filter
-from selfsim.tasks.clusters import CLUSTERERS, Clusterer, KMeansClusterer, choose_k, make_clusterer, silhouette
-from selfsim.tasks.coherence import CoherenceConfig, npmi_coherence, topic_diversity
-from selfsim.tasks.keywords import ClassTfidf, KeywordExtractor, VocabularyConfig, count_words, representatives
-from selfsim.tasks.reduce import REDUCERS, NoReduction, Reducer, make_reducer
+from selfsim.tasks.topics.clusters import CLUSTERERS, Clusterer, KMeansClusterer, choose_k, make_clusterer, silhouette
+from selfsim.tasks.topics.coherence import CoherenceConfig, npmi_coherence, topic_diversity
+from selfsim.tasks.topics.keywords import ClassTfidf, KeywordExtractor, VocabularyConfig, count_words, representatives
+from selfsim.tasks.topics.reduce import REDUCERS, NoReduction, Reducer, make_reducer
 
 KSelection = Literal["silhouette", "coherence"]
 
@@ -241,35 +239,3 @@ class _SharedCounts:
     def fit(self, texts: Sequence[str], labels: np.ndarray) -> _SharedCounts:
         self.keywords_ = self.inner.fit(texts, labels, self.counts, self.words).keywords_
         return self
-
-
-# -- on a collection -----------------------------------------------------------------------------
-
-
-def cluster_collection(store: Store, config: TopicConfig = TopicConfig(), filter: Filter | None = None,
-                       measure: bool = True) -> TopicResult:
-    """Fit topics over the items of a collection passing ``filter`` (one vector per item: its chunks' mean)."""
-    ids, vectors = store.item_vectors(filter)
-    if not ids:
-        raise NotFoundError(f"{store.directory} has no items{' passing the filter' if filter else ''}; "
-                           "index some items first.")
-    texts = {item.id: item.text for item in store.iterate(filter)}
-    return fit_topics(vectors, [texts[i] for i in ids], ids, config, measure)
-
-
-def write_topics(store: Store, result: TopicResult, field: str = "cluster", keywords_field: str = "cluster_keywords",
-                 keywords: int = 5) -> int:
-    """Write each item's cluster id (``field``; -1 for noise) and its cluster's top keywords as metadata.
-
-    Items that carried the fields from an earlier run but were not clustered now have them removed.
-    Returns how many items were updated.
-    """
-    clustered = set(result.ids)
-    updates: dict[str, dict[str, Any]] = {item.id: {field: None, keywords_field: None}
-                                          for item in store.iterate({field: {"$exists": True}})
-                                          if item.id not in clustered}
-    words = {t.cluster: t.keywords[:keywords] for t in result.model.topics_}
-    for item_id, label in zip(result.ids, result.model.labels_.tolist(), strict=True):
-        updates[item_id] = {field: int(label), keywords_field: words.get(label) if label >= 0 else None}
-    store.update_metadata(updates)
-    return len(updates)

@@ -19,7 +19,7 @@ They are declared in a YAML file::
 or in a Python file that defines ``LABELLING_FUNCTIONS`` (a list of
 functions or :class:`LabellingFunction` objects) or functions named ``lf_*``.
 :func:`analyse` reports each function's coverage, overlaps, conflicts and,
-where gold labels exist, accuracy; :mod:`selfsim.tasks.label_model` combines
+where gold labels exist, accuracy; :mod:`selfsim.tasks.classify.label_model` combines
 the votes.
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from selfsim.errors import ConfigError, InputError, NotFoundError
-from selfsim.tasks.label_model import ABSTAIN
+from selfsim.tasks.classify.label_model import ABSTAIN
 
 
 class LabellingFunctionError(InputError):

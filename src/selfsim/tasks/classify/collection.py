@@ -26,12 +26,12 @@ from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.labels import Label, LabelStore
-from selfsim.tasks.active import SuggestConfig, margins, suggest
-from selfsim.tasks.label_model import ABSTAIN, DawidSkene, MajorityVote
-from selfsim.tasks.probe import HeldOutAccuracy, LinearProbe, ProbeConfig, TrainingDataError, held_out_accuracy
-from selfsim.tasks.propagation import LabelPropagation, PropagationConfig
-from selfsim.tasks.self_training import RoundReport, SelfTrainer, SelfTrainingConfig
-from selfsim.tasks.weak import FunctionReport, Labelled, LabellingFunction, analyse, apply_functions
+from selfsim.tasks.classify.active import SuggestConfig, margins, suggest
+from selfsim.tasks.classify.label_model import ABSTAIN, DawidSkene, MajorityVote
+from selfsim.tasks.classify.probe import HeldOutAccuracy, LinearProbe, ProbeConfig, TrainingDataError, held_out_accuracy
+from selfsim.tasks.classify.propagation import LabelPropagation, PropagationConfig
+from selfsim.tasks.classify.self_training import RoundReport, SelfTrainer, SelfTrainingConfig
+from selfsim.tasks.classify.weak import FunctionReport, Labelled, LabellingFunction, analyse, apply_functions
 from selfsim.training.setfit import ContrastiveFinetuneConfig, contrastive_finetune
 
 CLASSIFIERS_DIR = "classifiers"

@@ -23,7 +23,7 @@ import torch
 
 from selfsim.data.interactions import LeaveOneOutSplit
 from selfsim.errors import ConfigError
-from selfsim.tasks.recommend_baselines import CooccurrenceRecommender
+from selfsim.tasks.recommend.baselines import CooccurrenceRecommender
 from selfsim.training.sequence import ScoreFunction, rank_targets, ranking_metrics
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from selfsim.errors import ConfigError
-from selfsim.tasks.clusters import KMeansClusterer
-from selfsim.tasks.keywords import VocabularyConfig, count_words
+from selfsim.tasks.topics.clusters import KMeansClusterer
+from selfsim.tasks.topics.keywords import VocabularyConfig, count_words
 
 # Vocabulary limits shared by both baselines: drop words in fewer than 5 texts or more than
 # half of them, keep the 20k most frequent; stop words out.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from selfsim.tasks.keywords import VocabularyConfig
+from selfsim.tasks.topics.keywords import VocabularyConfig
 
 _EPSILON = 1e-12  # as gensim: keeps log finite for pairs that never co-occur
 

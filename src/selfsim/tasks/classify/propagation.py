@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from selfsim.errors import ConfigError
-from selfsim.tasks.probe import LinearProbe, ProbeConfig, check_training_labels
-from selfsim.tasks.self_training import select_confident
+from selfsim.tasks.classify.probe import LinearProbe, ProbeConfig, check_training_labels
+from selfsim.tasks.classify.self_training import select_confident
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from selfsim.errors import ConfigError
-from selfsim.tasks.threads import KMEANS_PARALLEL_WORK, faiss_threads_for
+from selfsim.threads import KMEANS_PARALLEL_WORK, faiss_threads_for
 
 # Agglomerative clustering keeps an N x N distance structure; beyond this it is the wrong tool.
 AGGLOMERATIVE_LIMIT = 30_000

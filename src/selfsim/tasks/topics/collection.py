@@ -1,6 +1,7 @@
-"""What a person looking at a collection's topics sees: the topics written into metadata, and a 2-D map.
+"""Topics of a collection: fitting them over its items, writing them back as metadata, and what a person
+looking at them sees (the topics written, and a 2-D map).
 
-Both read what :func:`selfsim.tasks.topics.write_topics` stored, so they cost nothing to fit. The
+The last two read what :func:`selfsim.tasks.topics.model.write_topics` stored, so they cost nothing to fit. The
 map's coordinates (UMAP or PCA over the item vectors) are the slow part; they are kept on disk in
 ``maps/`` beside the collection, once per store generation, so a second look is a file read.
 """
@@ -13,12 +14,43 @@ from typing import Any
 
 import numpy as np
 
-from selfsim.errors import InputError
+from selfsim.errors import InputError, NotFoundError
 from selfsim.store.collection import Store
-from selfsim.tasks.maps import map_coordinates
+from selfsim.store.filters import Filter
+from selfsim.tasks.topics.maps import map_coordinates
+from selfsim.tasks.topics.model import TopicConfig, TopicResult, fit_topics
 
 MAPS_DIR = "maps"
 _MAP_LOCK = threading.Lock()  # two requests for the same map compute it once
+
+
+def cluster_collection(store: Store, config: TopicConfig = TopicConfig(), filter: Filter | None = None,
+                       measure: bool = True) -> TopicResult:
+    """Fit topics over the items of a collection passing ``filter`` (one vector per item: its chunks' mean)."""
+    ids, vectors = store.item_vectors(filter)
+    if not ids:
+        raise NotFoundError(f"{store.directory} has no items{' passing the filter' if filter else ''}; "
+                           "index some items first.")
+    texts = {item.id: item.text for item in store.iterate(filter)}
+    return fit_topics(vectors, [texts[i] for i in ids], ids, config, measure)
+
+
+def write_topics(store: Store, result: TopicResult, field: str = "cluster", keywords_field: str = "cluster_keywords",
+                 keywords: int = 5) -> int:
+    """Write each item's cluster id (``field``; -1 for noise) and its cluster's top keywords as metadata.
+
+    Items that carried the fields from an earlier run but were not clustered now have them removed.
+    Returns how many items were updated.
+    """
+    clustered = set(result.ids)
+    updates: dict[str, dict[str, Any]] = {item.id: {field: None, keywords_field: None}
+                                          for item in store.iterate({field: {"$exists": True}})
+                                          if item.id not in clustered}
+    words = {t.cluster: t.keywords[:keywords] for t in result.model.topics_}
+    for item_id, label in zip(result.ids, result.model.labels_.tolist(), strict=True):
+        updates[item_id] = {field: int(label), keywords_field: words.get(label) if label >= 0 else None}
+    store.update_metadata(updates)
+    return len(updates)
 
 
 @dataclass(frozen=True)

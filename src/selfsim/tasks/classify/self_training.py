@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from selfsim.errors import ConfigError
-from selfsim.tasks.probe import (
+from selfsim.tasks.classify.probe import (
     LinearProbe,
     ProbeConfig,
     check_training_labels,

@@ -11,7 +11,7 @@ Three detectors, each optional:
   still above the threshold (so every pair is found); for large ones an
   inverted file (FAISS k-means) searched list by list against the nearest
   lists (:func:`partitioned_pairs`).
-* **lexical** — MinHash / LSH over word shingles (:mod:`selfsim.tasks.minhash`),
+* **lexical** — MinHash / LSH over word shingles (:mod:`selfsim.tasks.duplicates.minhash`),
   for copy-paste with small edits that a meaning-based vector may not separate
   from a mere paraphrase.
 
@@ -38,10 +38,8 @@ from threadpoolctl import threadpool_limits
 
 from selfsim.data.shingles import text_fingerprint
 from selfsim.errors import ConfigError, NotFoundError
-from selfsim.store.collection import Store
-from selfsim.store.filters import Filter
-from selfsim.tasks.minhash import MinHashConfig, MinHasher
-from selfsim.tasks.threads import KMEANS_PARALLEL_WORK, faiss_threads_for
+from selfsim.tasks.duplicates.minhash import MinHashConfig, MinHasher
+from selfsim.threads import KMEANS_PARALLEL_WORK, faiss_threads_for
 
 Grouping = Literal["components", "centre"]
 KeepPolicy = Literal["longest", "shortest", "first", "last", "central"]
@@ -55,7 +53,7 @@ class DuplicatesConfig:
 
     ``threshold`` is the cosine similarity at or above which two items are
     semantic duplicates (calibrate it on labelled pairs with
-    :func:`selfsim.tasks.calibration.calibrate_threshold`); ``neighbours`` is
+    :func:`selfsim.tasks.duplicates.calibration.calibrate_threshold`); ``neighbours`` is
     the first search depth per item; ``index`` a FAISS spec for the item index
     or ``"auto"``: exact (``Flat``) below ``exact_below`` items, above it an
     inverted file searched list by list with ``probe`` lists per list
@@ -409,42 +407,3 @@ class DuplicateFinder:
     def duplicates_(self) -> list[str]:
         """Ids a user could remove: every group member except its suggested keeper."""
         return [member for group in self.groups_ for member in group.members if member != group.keep]
-
-
-# -- on a collection -----------------------------------------------------------------------------
-
-
-def find_duplicates(store: Store, config: DuplicatesConfig = DuplicatesConfig(),
-                    filter: Filter | None = None) -> DuplicateFinder:
-    """Run a :class:`DuplicateFinder` over the items of a collection passing ``filter``.
-
-    Each item is one vector, the normalised mean of its chunk vectors, read from the store.
-    """
-    items = {item.id: item.text for item in store.iterate(filter)}
-    if not items:
-        raise NotFoundError(f"{store.directory} has no items{' passing the filter' if filter else ''}; "
-                           "index some items first.")
-    if config.semantic:
-        ids, vectors = store.item_vectors(filter)
-    else:
-        ids, vectors = list(items), None
-    return DuplicateFinder(config).fit(ids, vectors, [items[i] for i in ids])
-
-
-def write_groups(store: Store, finder: DuplicateFinder, field: str = "duplicate_group",
-                 keep_field: str = "duplicate_keep") -> int:
-    """Write each member's group number (``field``) and whether to keep it (``keep_field``) as metadata.
-
-    Items that carried the fields from an earlier run but are in no group now have them removed,
-    so ``search --filter "duplicate_keep!=false"`` collapses each group to its keeper. Returns
-    how many items were updated.
-    """
-    updates: dict[str, dict[str, Any]] = {}
-    for item in store.iterate({field: {"$exists": True}}):
-        updates[item.id] = {field: None, keep_field: None}
-    for group in finder.groups_:
-        for member in group.members:
-            updates[member] = {field: group.group, keep_field: member == group.keep}
-    if updates:
-        store.update_metadata(updates)
-    return len(updates)

@@ -22,7 +22,7 @@ from selfsim.errors import ConfigError, FilterWarning, InputError, NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.filters import Filter, compile_filter, filter_warnings
 from selfsim.store.lexical import match_expression, query_words
-from selfsim.tasks.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from selfsim.tasks.search.fusion import reciprocal_rank_fusion, weighted_score_fusion
 
 _KEYWORD_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="selfsim-keyword")
 # A k beyond any collection just means "every match"; capping it keeps SQLite's LIMIT in range.

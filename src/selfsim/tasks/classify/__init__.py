@@ -1,0 +1,2 @@
+"""Classification from few labels: the probe, self-training, propagation, labelling functions and their label
+model, what to label next, and the store side (``collection``)."""

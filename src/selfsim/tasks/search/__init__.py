@@ -1,0 +1,1 @@
+"""Search: dense, keyword and hybrid retrieval under metadata filters (``collection``), and rank fusion (``fusion``)."""
