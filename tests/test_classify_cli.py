@@ -14,7 +14,7 @@ from selfsim import Collection
 from selfsim.cli.classify import app, eval_classify, labels_app
 from selfsim.errors import NotFoundError, SelfsimError
 from selfsim.store.labels import Label, LabelStore
-from selfsim.tasks.probe import TrainingDataError
+from selfsim.tasks.classify.probe import TrainingDataError
 
 POSITIVE = ["a wonderful, moving film", "brilliant acting and a superb script", "I loved every minute of it",
             "a delightful comedy that made me laugh", "beautifully shot and deeply touching",

@@ -3,7 +3,7 @@
 Stage one of SetFit (Tunstall et al. 2022): pairs of labelled texts, positive
 when they share a class, are fed to a cosine-similarity loss, so texts of one
 class move together and classes move apart. Stage two — a logistic-regression
-head on the new embeddings — is :class:`selfsim.tasks.probe.LinearProbe`.
+head on the new embeddings — is :class:`selfsim.tasks.classify.probe.LinearProbe`.
 
 The result is a sentence-transformers model directory that
 :class:`selfsim.encoders.sentence.SentenceEncoder` loads like any other.
