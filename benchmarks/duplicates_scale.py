@@ -122,7 +122,7 @@ def run_store(count: int) -> dict:
         finder = find_duplicates(store, DuplicatesConfig(threshold=THRESHOLD))
         seconds = time.perf_counter() - started
         found = {(min(int(p.left), int(p.right)), max(int(p.left), int(p.right))) for p in finder.pairs_}
-        store.database.close()
+        store.close()
     return {"items": count, "seconds_end_to_end": round(seconds, 2), "write_seconds": round(write_seconds, 1),
             "stage_seconds": {k: round(v, 2) for k, v in finder.seconds_.items()}, "groups": len(finder.groups_),
             "planted_recall": round(len(found & planted) / len(planted), 4),

@@ -21,9 +21,10 @@ import numpy as np
 from common import DEFAULT_DATA, write_result
 
 from selfsim import Collection
-from selfsim.evaluation.retrieval import ndcg_at, read_qrels, read_queries
+from selfsim.evaluation.retrieval import read_qrels, read_queries
 from selfsim.store.lexical import match_expression
 from selfsim.tasks.search.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from selfsim.training.ranking import ndcg_at
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ def main() -> None:
     pairs = read_pairs(args.data / "mrpc" / "train.tsv")
     encoder = load_encoder("all-MiniLM-L6-v2")
     started = time.perf_counter()
-    cosines = pair_cosines(encoder, pairs)
+    cosines = pair_cosines(encoder, pairs.first, pairs.second)
     embed_seconds = time.perf_counter() - started
     cosine = calibrate_threshold(cosines, pairs.labels)
     print(f"MRPC train: {len(pairs):,} pairs ({int(pairs.labels.sum()):,} paraphrases), embedded in "

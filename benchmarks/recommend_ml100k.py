@@ -45,7 +45,8 @@ from selfsim.evaluation.recommend import baseline_scores, train_and_score
 from selfsim.tasks.recommend.baselines import PopularityRecommender
 from selfsim.tasks.recommend.blend import BlendConfig
 from selfsim.tasks.recommend.collection import text_vectors_for
-from selfsim.training.sequence import SequenceTrainingConfig, model_scores, rank_targets, ranking_metrics
+from selfsim.training.ranking import rank_targets, ranking_metrics
+from selfsim.training.sequence import SequenceTrainingConfig, model_scores
 
 
 def movie_records(folder: Path) -> list[dict[str, Any]]:

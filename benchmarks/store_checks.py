@@ -70,13 +70,13 @@ def full_check(path: Path, encoder: Encoder | None = None,
     saved = VectorIndex.load(path / "index")  # the clean close above brought it to the store's generation
     with Collection.open(path, encoder=encoder) as collection:
         store = collection.store
-        chunk_ids = store.database.chunk_ids()
+        chunk_ids = store.chunk_ids()
         generation = store.generation
         saved_agreement = (compare(saved.generation, chunk_ids, saved.ids()).to_dict()
                            if saved is not None and saved.generation == generation else None)
         index = store.index
         not_found = 0
-        for ids, vectors in store.database.vectors(store.encoder[0]):
+        for ids, vectors in store.vectors():
             scores, found = index.search(vectors, 10)
             own = np.einsum("ij,ij->i", vectors, vectors)
             for row, chunk_id in enumerate(ids.tolist()):

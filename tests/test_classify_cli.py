@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from selfsim import Collection
 from selfsim.cli.classify import app, eval_classify, labels_app
 from selfsim.errors import NotFoundError, SelfsimError
-from selfsim.store.labels import Label, LabelStore
+from selfsim.store.labels import Label
 from selfsim.tasks.classify.probe import TrainingDataError
 
 POSITIVE = ["a wonderful, moving film", "brilliant acting and a superb script", "I loved every minute of it",
@@ -79,7 +79,7 @@ def test_a_labels_file_naming_unknown_ids_is_one_clear_sentence(reviews: Path, t
     assert "2 labelled ids are not in the collection" in message and "'ghost-1'" in message
     assert message.endswith(".") and message.count(". ") == 0
     with Collection.open(reviews) as collection:  # nothing was written
-        assert LabelStore(collection.store.database).tasks() == []
+        assert collection.store.labels.tasks() == []
 
 
 def test_an_unknown_label_set_is_one_clear_sentence(reviews: Path, tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_fit_with_self_training_writes_predictions_and_rounds_then_predicts(revi
     assert report["labelled"] == 6 and report["unlabelled"] == 14 and report["predicted"] == 20
     assert report["rounds"][0]["round"] == 0 and (reviews / "classifiers" / "sentiment" / "rounds").is_dir()
     with Collection.open(reviews) as collection:
-        store = LabelStore(collection.store.database)
+        store = collection.store.labels
         predicted = {lab.item_id: lab for lab in store.get("sentiment", ["predicted"])}
         assert len(predicted) == 20 and set(predicted["p9"].probabilities or {}) == {"neg", "pos"}
         correct = sum(lab.label == ("pos" if item_id.startswith("p") else "neg") for item_id, lab in predicted.items())
@@ -127,7 +127,7 @@ def test_weak_labels_from_yaml_functions_then_fit(reviews: Path, tmp_path: Path)
     assert report["written"] == report["covered"] >= 12 and report["classes"] == ["neg", "pos"]
     assert report["fit"]["labelled"] == report["written"] + 2 - report["gold_covered"]
     with Collection.open(reviews) as collection:
-        weak = LabelStore(collection.store.database).get("sentiment", ["weak"])
+        weak = collection.store.labels.get("sentiment", ["weak"])
         assert all(lab.label == ("pos" if lab.item_id.startswith("p") else "neg") for lab in weak)
 
 
@@ -159,7 +159,7 @@ def test_eval_classify_reports_mean_and_std_per_method(tmp_path: Path) -> None:
 
 def test_labels_store_prefers_human_over_predicted_and_checks_sources(reviews: Path) -> None:
     with Collection.open(reviews) as collection:
-        store = LabelStore(collection.store.database)
+        store = collection.store.labels
         store.put("s", [Label("p1", "pos"), Label("p2", "pos")])
         store.put("s", [Label("p1", "neg", "predicted", 0.6), Label("p3", "pos", "predicted", 0.9)])
         assert [(lab.item_id, lab.label, lab.source) for lab in store.get("s")] == [

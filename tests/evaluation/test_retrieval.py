@@ -12,15 +12,8 @@ from typer.testing import CliRunner
 
 from selfsim.cli.main import app
 from selfsim.errors import InputError, NotFoundError
-from selfsim.evaluation.retrieval import (
-    evaluate_retrieval,
-    mrr_at,
-    ndcg_at,
-    read_corpus,
-    read_qrels,
-    read_queries,
-    recall_at,
-)
+from selfsim.evaluation.retrieval import evaluate_retrieval, read_corpus, read_qrels, read_queries
+from selfsim.training.ranking import mrr_at, ndcg_at, recall_at
 
 
 def test_ndcg_of_a_single_relevant_document() -> None:

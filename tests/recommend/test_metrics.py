@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from selfsim.tasks.recommend.baselines import CooccurrenceRecommender, PopularityRecommender
-from selfsim.training.sequence import rank_targets, ranking_metrics
+from selfsim.training.ranking import rank_targets, ranking_metrics
 
 
 def test_metrics_by_hand() -> None:

@@ -11,9 +11,10 @@ import torch
 from selfsim.data.interactions import leave_one_out
 from selfsim.encoders.sequence import SequenceConfig, SequenceModel
 from selfsim.evaluation.recommend import score_split
+from selfsim.objectives.info_nce import nt_xent
 from selfsim.objectives.masked_item import mask_items
 from selfsim.objectives.next_item import catalogue_loss
-from selfsim.objectives.sequence_contrastive import AugmentConfig, augment, info_nce
+from selfsim.objectives.sequence_contrastive import AugmentConfig, augment
 from selfsim.tasks.recommend.baselines import PopularityRecommender
 from selfsim.training.sequence import SequenceTrainingConfig, train_sequence_model
 
@@ -76,7 +77,7 @@ def test_masking_and_views() -> None:
     reordered = augment(history, 99, rng, AugmentConfig(kinds=("reorder",)))
     assert sorted(reordered.tolist()) == history.tolist()
     a = torch.randn(4, 8)
-    assert info_nce(a, a, 0.1) < info_nce(a, torch.randn(4, 8), 0.1)
+    assert nt_xent(a, a, 0.1) < nt_xent(a, torch.randn(4, 8), 0.1)
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:

@@ -179,7 +179,7 @@ def test_close_is_idempotent(make_collection: Callable[..., Collection]) -> None
     collection = make_collection([NEW[0]])
     collection.close()
     collection.close()
-    assert collection.store.database is not None
+    assert collection.store.database_path.exists()
 
 
 def test_a_reader_stays_exact_after_another_writer_deleted_and_saved(sample_copy_dir: Path,

@@ -28,7 +28,7 @@ def test_a_handle_that_catches_up_after_another_pruned_leaves_no_ghosts(
     assert agreement.agrees and agreement.ghosts == 0, agreement
     with Collection.open(sample_copy_dir, encoder=encoder) as reopened:
         after = reopened.store.agreement()
-        assert after.agrees and after.vectors == after.chunks == reopened.store.database.count_chunks()
+        assert after.agrees and after.vectors == after.chunks == reopened.store.count_chunks()
         assert victim not in [hit.id for hit in reopened.search("gzip", k=len(reopened), mode="dense")]
 
 

@@ -21,7 +21,7 @@ RECORDS = [{"id": "a", "text": "a quiet harbour at dawn"}, {"id": "b", "text": "
 
 def _database_file(make_collection: Callable[..., Collection]) -> Path:
     collection = make_collection(RECORDS, name="schema")
-    path = collection.store.database.path
+    path = collection.store.database_path
     collection.close()
     return path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,8 +32,8 @@ def test_adapt_trains_reembeds_and_switches_the_collection(tiny_model_dir: Path,
         ids, vectors = collection.vectors()
         fresh = collection.encoder.encode([collection.get(ids[0]).text])
         assert np.allclose(vectors[0], fresh[0], atol=1e-5)  # the stored vectors are the new model's
-        left = collection.store.database.connection.execute(
-            "SELECT COUNT(*) FROM embeddings WHERE encoder_id = ?", (old_id,)).fetchone()[0]
+        with sqlite3.connect(collection.store.database_path) as connection:
+            left = connection.execute("SELECT COUNT(*) FROM embeddings WHERE encoder_id = ?", (old_id,)).fetchone()[0]
         assert left == 0  # the old vectors are dropped once the switch is done
     with Collection.open(tmp_path / "c") as reopened:  # the new encoder loads from its recorded directory
         assert reopened.encoder.version == load_encoder(str(report.model_dir.resolve())).version

@@ -10,7 +10,7 @@ import torch
 from tiny_text import TINY_DOCUMENTS, TINY_TEXTS
 
 from selfsim.data.pair_files import Example
-from selfsim.objectives.simcse import info_nce
+from selfsim.objectives.info_nce import cross_batch_info_nce
 from selfsim.objectives.text_objective import OBJECTIVES, build_objective
 
 SCORES = [0.1, 0.5, 0.9, 0.3, 0.2, 0.7, 0.4, 0.6]
@@ -83,5 +83,5 @@ def test_simcse_views_differ_only_by_dropout(tiny_model_dir: Path) -> None:
 
 def test_info_nce_prefers_matching_rows() -> None:
     aligned = torch.eye(4)
-    assert float(info_nce(aligned, aligned, 0.05)) < 1e-6
-    assert float(info_nce(aligned, aligned.flip(0), 0.05)) > 10
+    assert float(cross_batch_info_nce(aligned, aligned, 0.05)) < 1e-6
+    assert float(cross_batch_info_nce(aligned, aligned.flip(0), 0.05)) > 10

@@ -16,6 +16,7 @@ from selfsim.store.collection import Store
 from selfsim.tasks.classify import collection as classify_task
 from selfsim.tasks.classify.active import SuggestConfig
 from selfsim.tasks.classify.collection import ClassifyConfig, FitReport, WeakReport
+from selfsim.tasks.classify.probe import HeldOutAccuracy
 from selfsim.tasks.classify.weak import LabellingFunction
 
 
@@ -43,6 +44,11 @@ class Classifier:
         """The ``n`` unlabelled items whose labels would teach this classifier the most (least certain,
         spread out), each with its text, margin and predicted label."""
         return classify_task.suggest_items(self._store, self.task, n, config)
+
+    def held_out(self) -> HeldOutAccuracy:
+        """How well this classifier does on human labels it did not see, next to chance (as the last ``fit``
+        measured it; measured now for a probe on the human labels when there is none yet)."""
+        return classify_task.held_out_of(self._store, self.task)
 
     def weak(self, functions: Sequence[LabellingFunction], classes: Sequence[str],
              combine: Literal["label-model", "majority"] = "label-model",

@@ -36,6 +36,7 @@ from selfsim.store.collection import DATABASE_FILE, Store
 from selfsim.store.database import StoredItem
 from selfsim.store.filters import Filter
 from selfsim.store.integrity import CheckReport
+from selfsim.store.interactions import InteractionStore
 from selfsim.store.labels import LabelStore
 from selfsim.tasks import ingest
 from selfsim.tasks.adapt import AdaptConfig, AdaptReport, adapt_collection
@@ -88,6 +89,16 @@ class Collection:
             self._check_encoder(model)
             self._encoder = model
         return self._encoder
+
+    @property
+    def config(self) -> CollectionConfig:
+        """The collection's configuration: the encoder it was made with, the index spec, the chunking."""
+        return self.store.config
+
+    @property
+    def path(self) -> Path:
+        """The collection's directory."""
+        return Path(self.store.directory)
 
     def _check_encoder(self, model: Encoder) -> None:
         _, name, version, dim = self.store.encoder
@@ -257,8 +268,13 @@ class Collection:
         and ``<field>_keep`` (whether to keep the item) so search can filter or collapse them."""
         finder = find_duplicates(self.store, config, filter)
         if write:
-            write_groups(self.store, finder, field, f"{field}_keep")
+            self.write_duplicates(finder, field)
         return finder
+
+    def write_duplicates(self, finder: DuplicateFinder, field: str = "duplicate_group") -> int:
+        """Store the groups of ``finder`` as :meth:`duplicates` with ``write`` does (an earlier run's fields on
+        items in no group now are removed); returns how many items were updated."""
+        return write_groups(self.store, finder, field, f"{field}_keep")
 
     def topics(self, config: TopicConfig = TopicConfig(), filter: Filter | None = None,
                write: bool = False, field: str = "cluster", measure: bool = True) -> TopicResult:
@@ -266,8 +282,13 @@ class Collection:
         (the topic, -1 for noise) and ``<field>_keywords``; ``measure`` scores coherence and separation."""
         result = cluster_collection(self.store, config, filter, measure)
         if write:
-            write_topics(self.store, result, field, f"{field}_keywords")
+            self.write_topics(result, field)
         return result
+
+    def write_topics(self, result: TopicResult, field: str = "cluster") -> int:
+        """Store the topics of ``result`` as :meth:`topics` with ``write`` does (an earlier run's fields on items
+        not clustered now are removed); returns how many items were updated."""
+        return write_topics(self.store, result, field, f"{field}_keywords")
 
     def topic_list(self, field: str = "cluster", keywords_field: str | None = None) -> list[TopicSummary]:
         """The topics :meth:`topics` wrote (``write=True``) into metadata ``field``, largest first, with their
@@ -283,7 +304,7 @@ class Collection:
     @property
     def labels(self) -> LabelStore:
         """The collection's label sets (human, pseudo, weak and predicted labels)."""
-        return LabelStore(self.store.database)
+        return self.store.labels
 
     @property
     def keys(self) -> Keys:
@@ -305,9 +326,9 @@ class Collection:
     # -- recommendations (interactions, the sequence recommender) --------------------------------
 
     @property
-    def interactions(self) -> recommend_task.InteractionStore:
+    def interactions(self) -> InteractionStore:
         """The collection's interaction events and stored user vectors."""
-        return recommend_task.InteractionStore(self.store.database)
+        return self.store.interactions
 
     def import_interactions(self, paths: Sequence[str | Path],
                             config: recommend_task.InteractionReadConfig = recommend_task.InteractionReadConfig()
@@ -337,6 +358,14 @@ class Collection:
     def similar_items(self, item: str, k: int = 10) -> list[Recommendation]:
         """The ``k`` items the recommender places closest to ``item``."""
         return recommend_task.load_recommender(self.store).similar_items(item, k)
+
+    def recommender_notes(self) -> dict[str, Any] | None:
+        """The training notes of the collection's recommender (data, validation, timing); None before one is
+        trained."""
+        directory = recommend_task.model_directory(self.store)
+        if not (directory / "config.json").is_file():
+            return None
+        return recommend_task.Recommender.load(directory).notes
 
     def user_segments(self, k: int = 8, seed: int = 0) -> dict[str, int]:
         """Users grouped into ``k`` segments by k-means over their stored vectors."""

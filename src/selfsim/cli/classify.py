@@ -10,18 +10,22 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from selfsim.app import Collection
+from selfsim.app import (
+    ClassifyConfig,
+    Collection,
+    SelfTrainingConfig,
+    check_label_source,
+    labelling_function_classes,
+    load_encoder,
+    load_labelling_functions,
+    read_label_file,
+)
+from selfsim.app import export_labels as write_labels
+from selfsim.app import import_labels as store_labels
 from selfsim.cli.common import console, plain, print_json, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER
-from selfsim.data.label_files import read_label_file, write_label_file
 from selfsim.errors import ConfigError, NotFoundError
 from selfsim.evaluation.classify import METHODS, FewLabelsConfig, evaluate_few_labels, read_labelled
-from selfsim.registry import load_encoder
-from selfsim.store.labels import SOURCES, Label, LabelStore
-from selfsim.tasks.classify import collection as tasks
-from selfsim.tasks.classify.active import SuggestConfig
-from selfsim.tasks.classify.self_training import SelfTrainingConfig
-from selfsim.tasks.classify.weak import function_classes, load_functions
 
 app = typer.Typer(help="Classify items from a few labels: fit, predict, weak labels, what to label next.",
                   no_args_is_help=True)
@@ -44,30 +48,21 @@ def import_labels(
     json_output: JsonOption = False,
 ) -> None:
     """Import labels for TASK from FILE; every id (or text) must name an item of the collection."""
-    if source not in SOURCES:
-        raise ConfigError(f"unknown label source {source!r}; use one of {', '.join(SOURCES)}.")
+    check_label_source(source)
     rows = read_label_file(file)
     with Collection.open(collection) as target:
-        store = LabelStore(target.store.database)
-        by_text = store.ids_for_texts([r.text for r in rows if r.item_id is None and r.text is not None])
-        unknown = [r.text for r in rows if r.item_id is None and r.text not in by_text]
-        if unknown:
-            raise NotFoundError(f"{len(unknown)} labelled texts match no item's text exactly (first: "
-                                f"{(unknown[0] or '')[:60]!r}); index them first or label them by id.")
-        labels = [Label(r.item_id or by_text[r.text or ""], r.label, source, r.confidence) for r in rows]
-        written = store.put(task, labels)
-        info = store.info(task)
-    # Rows naming an item already labelled earlier in the file replace that label (the later row wins).
-    replaced = len(labels) - len({label.item_id for label in labels})
+        imported = store_labels(target.labels, task, rows, source)
     if not rows:
         warn(f"{file} holds no labels")
-    if replaced:
-        warn(f"{replaced:,} rows replaced the label of an item named earlier in {file}")
+    # Rows naming an item already labelled earlier in the file replace that label (the later row wins).
+    if imported.replaced:
+        warn(f"{imported.replaced:,} rows replaced the label of an item named earlier in {file}")
     if json_output:
-        print_json({"task": task, "written": written, "replaced": replaced, "counts": info.counts})
+        print_json({"task": task, "written": imported.written, "replaced": imported.replaced,
+                    "counts": imported.counts})
         return
-    counts = ", ".join(f"{c} {n}" for c, n in sorted(info.counts.get(source, {}).items()))
-    console.print(f"imported [bold]{written}[/] {source} labels into {safe(repr(task))} ({safe(counts)})")
+    counts = ", ".join(f"{c} {n}" for c, n in sorted(imported.counts.get(source, {}).items()))
+    console.print(f"imported [bold]{imported.written}[/] {source} labels into {safe(repr(task))} ({safe(counts)})")
 
 
 @labels_app.command("export")
@@ -80,11 +75,7 @@ def export_labels(
 ) -> None:
     """Write TASK's labels (one per item, the preferred source first) to FILE."""
     with Collection.open(collection) as target:
-        labels = LabelStore(target.store.database).get(task, split_values(source) or None)
-    written = write_label_file(file, ({"id": lab.item_id, "label": lab.label, "source": lab.source,
-                                       "confidence": lab.confidence, **({"probabilities": lab.probabilities}
-                                                                        if lab.probabilities else {})}
-                                      for lab in labels))
+        written = write_labels(target.labels, task, file, split_values(source) or None)
     console.print(f"wrote {written} labels of {safe(repr(task))} to {safe(file)}")
 
 
@@ -92,7 +83,7 @@ def export_labels(
 def list_labels(collection: CollectionArg, json_output: JsonOption = False) -> None:
     """The label sets of COLLECTION with their counts per source and class."""
     with Collection.open(collection) as target:
-        infos = LabelStore(target.store.database).tasks()
+        infos = target.labels.tasks()
     if json_output:
         print_json([{"task": i.task, "counts": i.counts} for i in infos])
         return
@@ -128,10 +119,10 @@ def fit(
     if self_train and propagate:
         raise ConfigError("pick one of --self-train and --propagate.")
     semi = "self-train" if self_train else "propagation" if propagate else "none"
-    config = tasks.ClassifyConfig(semi=semi, finetune=finetune,  # type: ignore[arg-type]
-                                  self_training=SelfTrainingConfig(threshold=threshold, max_rounds=max_rounds))
+    config = ClassifyConfig(semi=semi, finetune=finetune,  # type: ignore[arg-type]
+                            self_training=SelfTrainingConfig(threshold=threshold, max_rounds=max_rounds))
     with Collection.open(collection) as target:
-        report = tasks.fit(target.store, target.encoder if finetune else None, task, config)
+        report = target.classifier(task).fit(config)
     if json_output:
         if report.warning:
             warn(report.warning)
@@ -172,7 +163,7 @@ def predict(
     if not wanted:
         raise ConfigError("give texts to classify, as arguments or with --file.")
     with Collection.open(collection) as target:
-        answers = tasks.predict_texts(target.store, target.encoder, task, wanted)
+        answers = target.classifier(task).predict(wanted)
     if json_output:
         print_json(answers)
         return
@@ -193,13 +184,14 @@ def weak(
     """Apply labelling functions to every item, report on them and write their combined votes as weak labels."""
     if combine not in ("label-model", "majority"):
         raise ConfigError(f"unknown way to combine votes {combine!r}; use label-model or majority.")
-    declared = load_functions(functions)
+    declared = load_labelling_functions(functions)
     with Collection.open(collection) as target:
-        store = LabelStore(target.store.database)
-        known = {info.task: info for info in store.tasks()}
-        classes = sorted(set(function_classes(declared)) | set(known[task].classes if task in known else []))
-        report = tasks.weak_label(target.store, task, declared, classes, combine)  # type: ignore[arg-type]
-        fitted = tasks.fit(target.store, None, task) if train else None
+        known = {info.task: info for info in target.labels.tasks()}
+        classes = sorted(set(labelling_function_classes(declared)) |
+                         set(known[task].classes if task in known else []))
+        classifier = target.classifier(task)
+        report = classifier.weak(declared, classes, combine)  # type: ignore[arg-type]
+        fitted = classifier.fit() if train else None
     if json_output:
         print_json({**report.to_dict(), **({"fit": fitted.to_dict()} if fitted else {})})
         return
@@ -229,8 +221,9 @@ def suggest(
 ) -> None:
     """The unlabelled items whose labels would teach TASK's classifier the most, for a person to label."""
     with Collection.open(collection) as target:
-        picked = tasks.suggest_items(target.store, task, n, SuggestConfig())
-        held_out = tasks.held_out_of(target.store, task)
+        classifier = target.classifier(task)
+        picked = classifier.suggest(n)
+        held_out = classifier.held_out()
     if held_out.at_chance:  # its margins are noise then, and would pass for information if printed silently
         warn(f"these margins mean nothing (the items are only spread across the collection): {held_out.warning}")
     elif held_out.accuracy is None:
@@ -272,7 +265,7 @@ def eval_classify(
     started = time.perf_counter()
     results = evaluate_few_labels(train_texts, train_labels, test_texts, test_labels, load_encoder(encoder), config,
                                   extra, log=None if json_output else lambda m: console.print(safe(m), highlight=False),
-                                  functions=load_functions(functions) if functions else ())
+                                  functions=load_labelling_functions(functions) if functions else ())
     summaries = [r.summary() for r in results]
     if json_output:
         print_json({"train": str(train), "test": str(test), "encoder": encoder, "results": summaries,

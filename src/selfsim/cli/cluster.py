@@ -11,7 +11,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from selfsim.app import Collection
+from selfsim.app import (
+    Collection,
+    TopicConfig,
+    TopicResult,
+    clean_post,
+    load_encoder,
+    parse_filter,
+    topic_map,
+    write_map_html,
+    write_map_png,
+)
 from selfsim.cli.common import (
     console,
     errors,
@@ -23,14 +33,8 @@ from selfsim.cli.common import (
     split_values,
 )
 from selfsim.config import DEFAULT_ENCODER
-from selfsim.data.posts import clean_post
 from selfsim.errors import ConfigError
 from selfsim.evaluation.clustering import evaluate_clustering, read_labelled_texts
-from selfsim.registry import load_encoder
-from selfsim.store.filters import parse_filter_expressions
-from selfsim.tasks.topics.collection import cluster_collection, write_topics
-from selfsim.tasks.topics.maps import map_coordinates, write_html, write_png
-from selfsim.tasks.topics.model import TopicConfig, TopicResult
 
 CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
 ReduceOption = Annotated[str, typer.Option("--reduce", help="Reduction before clustering: none, pca, umap or "
@@ -79,13 +83,12 @@ def cluster(
 ) -> None:
     """Cluster COLLECTION into topics labelled by keywords; optionally write them back and draw a map."""
     config = _topic_config(reduce, dims, method, k, k_range, select_by, min_cluster_size, top_words, seed)
-    spec = parse_filter_expressions(filter or [])
+    spec = parse_filter(filter or [])
     with Collection.open(collection) as target, reported_warnings():
         started = time.perf_counter()
-        result = cluster_collection(target.store, config, spec or None)
-        written = write_topics(target.store, result, field, field + "_keywords") if write else None
-        texts = {item.id: item.text for item in target.items(spec or None)} if (png or html or not json_output) \
-            else {}
+        result = target.topics(config, spec)
+        written = target.write_topics(result, field) if write else None
+        texts = {item.id: item.text for item in target.items(spec)} if (png or html or not json_output) else {}
     if png or html:
         _maps(result, texts, png, html, map_method, seed, str(collection.name))
     data = result.to_dict()
@@ -103,14 +106,12 @@ def cluster(
 def _maps(result: TopicResult, texts: dict[str, str], png: Path | None, html: Path | None, method: str, seed: int,
           title: str) -> None:
     started = time.perf_counter()
-    coordinates = map_coordinates(result.model.reduced_, method, seed)
-    names = {t.cluster: t.label for t in result.model.topics_}
+    coordinates = topic_map(result, method, seed)
     if png is not None:
-        write_png(png, coordinates, result.model.labels_, names, title=f"{title}: {len(result.ids):,} items")
+        write_map_png(png, result, coordinates, title=f"{title}: {len(result.ids):,} items")
         errors.print(f"wrote {safe(png)}")
     if html is not None:
-        write_html(html, coordinates, result.model.labels_, names, result.ids, [texts[i] for i in result.ids],
-                   title=title)
+        write_map_html(html, result, coordinates, texts, title=title)
         errors.print(f"wrote {safe(html)}")
     result.seconds["map"] = time.perf_counter() - started
 

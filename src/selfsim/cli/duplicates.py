@@ -12,16 +12,22 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from selfsim.app import Collection
+from selfsim.app import (
+    Calibration,
+    Collection,
+    DuplicateFinder,
+    DuplicatesConfig,
+    calibrate_duplicates,
+    distinct_texts,
+    load_encoder,
+    parse_filter,
+    read_labelled_pairs,
+    save_pair_scorer,
+)
 from selfsim.cli.common import console, errors, print_json, progress_bar, reported_warnings, safe
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError
-from selfsim.evaluation.pairs import evaluate_pairs, pair_cosines, read_pairs
-from selfsim.registry import load_encoder
-from selfsim.store.filters import parse_filter_expressions
-from selfsim.tasks.duplicates.calibration import Calibration, calibrate_threshold
-from selfsim.tasks.duplicates.collection import find_duplicates, write_groups
-from selfsim.tasks.duplicates.finder import DuplicateFinder, DuplicatesConfig
+from selfsim.evaluation.pairs import evaluate_pairs, read_pairs
 
 CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
 FORMATS = ("table", "json", "csv")
@@ -59,7 +65,7 @@ def duplicates(
     """Find exact, semantic and (optionally) lexical duplicates in COLLECTION and group them."""
     if output_format not in FORMATS:
         raise ConfigError(f"unknown format {output_format!r}; use table, json or csv.")
-    spec = parse_filter_expressions(filter or [])
+    spec = parse_filter(filter or [])
     with Collection.open(collection) as target, reported_warnings():
         calibration = None
         if calibrate is not None:
@@ -68,9 +74,9 @@ def duplicates(
         config = DuplicatesConfig(threshold=threshold, exact=exact, semantic=semantic, lexical=lexical,
                                   lexical_threshold=lexical_threshold, grouping=grouping,  # type: ignore[arg-type]
                                   keep=keep)  # type: ignore[arg-type]
-        finder = find_duplicates(target.store, config, spec or None)
-        texts = {m: target.store.get(m).text for g in finder.groups_ for m in g.members}  # type: ignore[union-attr]
-        written = write_groups(target.store, finder, field, field + "_keep") if write else None
+        finder = target.duplicates(config, spec)
+        texts = {m: target.get(m).text for g in finder.groups_ for m in g.members}
+        written = target.write_duplicates(finder, field) if write else None
         checked = len(target) if not spec else sum(1 for _ in target.items(spec))
     report = _report(finder, config, calibration, texts, checked, written, field)
     if output_format == "json":
@@ -84,11 +90,10 @@ def duplicates(
 
 
 def _calibrate(target: Collection, path: Path) -> Calibration:
-    pairs = read_pairs(path)
+    pairs = read_labelled_pairs(path)
     with progress_bar("texts") as bar:
-        task = bar.add_task("embedding labelled pairs", total=len(set(pairs.first + pairs.second)))
-        cosines = pair_cosines(target.encoder, pairs, progress=lambda n: bar.advance(task, n))
-    calibration = calibrate_threshold(cosines, pairs.labels)
+        task = bar.add_task("embedding labelled pairs", total=distinct_texts(pairs))
+        calibration = calibrate_duplicates(target.encoder, pairs, progress=lambda n: bar.advance(task, n))
     errors.print(f"calibrated on {calibration.pairs:,} labelled pairs: threshold [bold]{calibration.threshold:.4f}[/] "
                  f"(F1 {calibration.f1:.4f}, precision {calibration.precision:.4f}, recall {calibration.recall:.4f}, "
                  f"average precision {calibration.average_precision:.4f})")
@@ -171,10 +176,7 @@ def eval_pairs(
         task = bar.add_task("embedding", total=len(set(pairs.first + pairs.second)))
         report = evaluate_pairs(model, pairs, folds=folds, seed=seed, progress=lambda n: bar.advance(task, n))
     if save is not None:
-        from selfsim.tasks.duplicates.pairs import PairScorer, pair_features
-
-        features = pair_features(pairs.first, pairs.second, pair_cosines(model, pairs))
-        PairScorer().fit(features, pairs.labels).save(save)
+        save_pair_scorer(model, pairs, save)
     data = {"file": str(file), "encoder": model.name, **report.to_dict()}
     if json_output:
         print_json(data)

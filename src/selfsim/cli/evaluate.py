@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from selfsim.app import Collection
+from selfsim.app import Collection, evaluate_search
 from selfsim.cli.classify import eval_classify
 from selfsim.cli.cluster import eval_clustering
 from selfsim.cli.common import console, print_json, progress_bar, safe, split_values
@@ -19,7 +19,7 @@ from selfsim.cli.duplicates import eval_pairs
 from selfsim.cli.recommend import eval_recommend
 from selfsim.cli.train import eval_sts
 from selfsim.config import DEFAULT_ENCODER, SearchConfig
-from selfsim.evaluation.retrieval import evaluate_retrieval, read_corpus, read_qrels, read_queries
+from selfsim.evaluation.retrieval import read_corpus, read_qrels, read_queries
 
 app = typer.Typer(help="Evaluate on standard benchmarks.", no_args_is_help=True)
 app.command("classify")(eval_classify)
@@ -63,8 +63,8 @@ def retrieval(
             judged = sum(1 for q in question_texts if q in judgements)
             with progress_bar("queries") as bar:
                 task = bar.add_task("searching", total=judged * len(wanted))
-                scores = evaluate_retrieval(target.store, target.encoder, question_texts, judgements,
-                                            wanted, config, progress=lambda n: bar.advance(task, n))
+                scores = evaluate_search(target, question_texts, judgements, wanted,
+                                         config, progress=lambda n: bar.advance(task, n))
             result = {
                 "corpus": str(corpus), "queries": str(queries), "qrels": str(qrels),
                 "documents": len(documents), "chunks": target.info()["chunks"], "encoder": target.encoder.name,

@@ -10,15 +10,22 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from selfsim.app import Collection
+from selfsim.app import (
+    EXPLANATION_COLUMNS,
+    ClassifyExplainConfig,
+    Collection,
+    Explanation,
+    MatchConfig,
+    ShapleyConfig,
+    TopicExplanation,
+    explanation_highlight,
+    explanation_html,
+    explanation_rows,
+    explanation_sides,
+    explanation_summary,
+)
 from selfsim.cli.common import console, plain, print_json, safe, split_values
 from selfsim.errors import ConfigError
-from selfsim.tasks.explain.classify import ClassifyExplainConfig
-from selfsim.tasks.explain.collection import TopicExplanation
-from selfsim.tasks.explain.explanation import Explanation
-from selfsim.tasks.explain.match import MatchConfig
-from selfsim.tasks.explain.render import TABLE_COLUMNS, highlight, html_fragment, sides, summary_lines, table_rows
-from selfsim.tasks.explain.shapley import ShapleyConfig
 
 app = typer.Typer(help="Why a result: Shapley values of the words, sentences or history items behind its score.",
                   no_args_is_help=True)
@@ -166,22 +173,22 @@ def _show(explanation: Explanation, output_format: str) -> None:
         return
     if output_format == "html":
         # Raw markup for a page: written as is, never through rich (which would read its brackets).
-        sys.stdout.write("\n".join(html_fragment(explanation, side) for side in sides(explanation)) + "\n")
+        sys.stdout.write("\n".join(explanation_html(explanation).values()) + "\n")
         sys.stdout.flush()
         return
     if output_format == "text":
-        for side in sides(explanation):
+        for side in explanation_sides(explanation):
             console.print(Text(f"{side}:", style="bold"))
-            console.print(highlight(explanation, side, plain))
+            console.print(explanation_highlight(explanation, side, plain))
     else:
         table = Table(title=safe(explanation.target), show_lines=False)
-        for column in TABLE_COLUMNS:
+        for column in EXPLANATION_COLUMNS:
             table.add_column(column, justify="right" if column in ("Shapley value", "occlusion") else "left",
                              ratio=1 if column == "feature" else None, overflow="fold")
-        for row in table_rows(explanation):
+        for row in explanation_rows(explanation):
             table.add_row(*(safe(cell) for cell in row))
         console.print(table)
-    for line in summary_lines(explanation):
+    for line in explanation_summary(explanation):
         console.print(Text(plain(line)), soft_wrap=True)
 
 

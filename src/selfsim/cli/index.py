@@ -7,13 +7,10 @@ from typing import Annotated
 
 import typer
 
-from selfsim.app import Collection
+from selfsim.app import Collection, StoppedAtError, count_records, load_encoder
 from selfsim.cli.common import console, errors, print_json, progress_bar, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER, ChunkingConfig, IngestConfig
-from selfsim.data.readers import count_records
 from selfsim.errors import ConfigError
-from selfsim.registry import load_encoder
-from selfsim.tasks.ingest import StoppedAtError
 
 CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
 
@@ -48,7 +45,7 @@ def index(
     Collection.check_files(files, config)
     with Collection.open_or_create(collection, discard_if_empty=True, encoder=encoder, index=index_spec,
                                    chunking=ChunkingConfig(chunk_words, chunk_overlap)) as target:
-        recorded = target.store.config.encoder
+        recorded = target.config.encoder
         if encoder not in (DEFAULT_ENCODER, recorded) and load_encoder(encoder).name != recorded:
             raise ConfigError(f"{collection} was made with the encoder {recorded}; index into a new "
                               "collection to use another encoder.")

@@ -7,6 +7,8 @@ import sys
 import typer
 
 from selfsim.cli import check, classify, cluster, duplicates, evaluate, explain, index, recommend, search
+from selfsim.cli import keys as keys_cli
+from selfsim.cli import serve as serve_cli
 from selfsim.cli import train as train_cli
 from selfsim.cli.common import errors, reported_warnings, safe
 from selfsim.errors import SelfsimError
@@ -33,6 +35,8 @@ app.add_typer(recommend.interactions_app, name="interactions")
 app.command()(recommend.recommend)
 app.command("similar-items")(recommend.similar_items)
 app.add_typer(explain.app, name="explain")
+app.command()(serve_cli.serve)
+app.add_typer(keys_cli.app, name="keys")
 
 
 @app.command()

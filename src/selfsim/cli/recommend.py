@@ -8,16 +8,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from selfsim.app import Collection
+from selfsim.app import (
+    BlendConfig,
+    Collection,
+    InteractionReadConfig,
+    OptimizerConfig,
+    Recommendation,
+    RecommendConfig,
+    SequenceTrainingConfig,
+)
 from selfsim.cli.common import console, errors, print_json, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER
-from selfsim.data.interactions import InteractionReadConfig
 from selfsim.errors import ConfigError
 from selfsim.evaluation.recommend import evaluate_file
-from selfsim.tasks.recommend.blend import BlendConfig
-from selfsim.tasks.recommend.collection import Recommendation, RecommendConfig
-from selfsim.training.schedules import OptimizerConfig
-from selfsim.training.sequence import SequenceTrainingConfig
 
 interactions_app = typer.Typer(help="Interaction logs in a collection: import, train the recommender, segments.",
                                no_args_is_help=True)
@@ -104,16 +107,9 @@ def import_interactions(
 @interactions_app.command("info")
 def interactions_info(collection: CollectionArg, json_output: JsonOption = False) -> None:
     """How many events, users and items COLLECTION holds, and its recommender's training notes."""
-    from selfsim.tasks.recommend.collection import model_directory
-
     with Collection.open(collection) as target:
         stats = target.interactions.stats()
-        directory = model_directory(target.store)
-        notes = None
-        if (directory / "config.json").is_file():
-            from selfsim.tasks.recommend.collection import Recommender
-
-            notes = Recommender.load(directory).notes
+        notes = target.recommender_notes()
     result = {"events": stats.events, "users": stats.users, "items": stats.items,
               "items_with_text": stats.items_with_text, "recommender": notes}
     if json_output:

@@ -9,10 +9,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from selfsim.app import Collection
+from selfsim.app import Collection, parse_filter
 from selfsim.cli.common import console, plain, print_json, reported_warnings, safe
 from selfsim.config import SearchConfig
-from selfsim.store.filters import parse_filter_expressions
 
 CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
 
@@ -31,7 +30,7 @@ def search(
 ) -> None:
     """Search COLLECTION by meaning (dense), by words (keyword) or both (hybrid)."""
     config = SearchConfig(mode=mode, fusion=fusion, dense_weight=dense_weight)  # type: ignore[arg-type]
-    spec = parse_filter_expressions(filter or [])
+    spec = parse_filter(filter or [])
     with Collection.open(collection) as target, reported_warnings():
         hits = target.search(query, k=k, filter=spec, config=config)
     if json_output:

@@ -8,14 +8,26 @@ from typing import Annotated, Any
 
 import typer
 
+from selfsim.app import (
+    AdaptConfig,
+    Collection,
+    OptimizerConfig,
+    TextTrainConfig,
+    TrainingData,
+    Validator,
+    find_rate,
+    load_encoder,
+    read_training_data,
+    train_encoder_on,
+    train_size_curve,
+    training_validator,
+)
 from selfsim.cli.common import console, errors, print_json, progress_bar, safe, split_values
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError
+from selfsim.evaluation.sts import evaluate_sts, read_sts
 
 Kinds = "scored, labelled, pairs, triplets or texts"
-# The kind of rows each objective reads by default.
-DEFAULT_KIND = {"simcse": "texts", "denoise": "texts", "crops": "texts", "triplet": "triplets",
-                "cosine": "scored", "cosent": "scored", "contrastive": "labelled", "pairs": "pairs"}
 
 
 def parse_options(values: list[str] | None) -> dict[str, Any]:
@@ -71,36 +83,24 @@ def train(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Train a text encoder on DATA with an objective; write a model directory that --encoder loads."""
-    from selfsim.data.pair_files import read_examples
-    from selfsim.objectives.text_objective import objective_class
-    from selfsim.training.schedules import OptimizerConfig
-    from selfsim.training.text import TextTrainConfig
-
-    objective_class(objective)  # an unknown name fails before the file is read
-    rows_kind = kind or DEFAULT_KIND[objective]
-    examples = read_examples(data, rows_kind)  # type: ignore[arg-type]
-    objective_class(objective).check_data(rows_kind, data.name)
-    validator = _validator(valid_sts, valid_beir)
+    training_data = read_training_data(data, objective, kind)
+    validator = training_validator(valid_sts, valid_beir)
     config = TextTrainConfig(
         objective=objective, options=parse_options(option), epochs=epochs, max_steps=max_steps,
         batch_size=batch_size, max_length=max_length, eval_every=eval_every, patience=patience, seed=seed,
         threads=threads, optimizer=OptimizerConfig(learning_rate=lr, weight_decay=weight_decay,
                                                    warmup_ratio=warmup, decay=decay))  # type: ignore[arg-type]
-    description = f"{data.name} ({rows_kind})"
     if find_lr:
-        _find_lr(base, examples, rows_kind, config, output, json_output, find_lr_steps)
+        _find_lr(base, training_data, config, output, json_output, find_lr_steps)
         return
     if curve_sizes:
-        _size_curve(base, examples, rows_kind, config, output, validator, curve_sizes, description, json_output)
+        _size_curve(base, training_data, config, output, validator, curve_sizes, json_output)
         return
-    from selfsim.training.text import train_text_encoder
-
-    total = config.total_steps(len(examples))
+    total = config.total_steps(len(training_data))
     with progress_bar("steps") as bar:
         task = bar.add_task(f"training ({safe(objective)})", total=total)
-        report = train_text_encoder(base, examples, output, config, data_kind=rows_kind, validator=validator,
-                                    resume=resume, data_description=description,
-                                    progress=lambda n: bar.advance(task, n))
+        report = train_encoder_on(training_data, output, config, base=base, validator=validator, resume=resume,
+                                  progress=lambda n: bar.advance(task, n))
     if json_output:
         print_json(report.to_dict())
         return
@@ -114,32 +114,9 @@ def train(
     console.print(f"model: {shown}  (use it with --encoder {shown}; curve in {shown}/training/curve.png)")
 
 
-def _validator(valid_sts: Path | None, valid_beir: Path | None) -> Any:
-    from selfsim.training.validation import RetrievalValidator, StsValidator
-
-    if valid_sts is not None and valid_beir is not None:
-        raise ConfigError("validate on one set: give --valid-sts or --valid-beir, not both.")
-    if valid_sts is not None:
-        from selfsim.evaluation.sts import read_sts
-
-        return StsValidator(read_sts(valid_sts))
-    if valid_beir is not None:
-        from selfsim.evaluation.retrieval import read_corpus, read_qrels, read_queries
-
-        qrels_files = sorted((valid_beir / "qrels").glob("*.tsv")) if (valid_beir / "qrels").is_dir() else []
-        query_files = sorted(valid_beir.glob("queries*.jsonl"))
-        if not (valid_beir / "corpus.jsonl").is_file() or not qrels_files or not query_files:
-            raise ConfigError(f"{valid_beir} is not a BEIR folder; it needs corpus.jsonl, queries*.jsonl and "
-                              "qrels/*.tsv.")
-        corpus = {record.id: record.text for record in read_corpus(valid_beir / "corpus.jsonl")}
-        return RetrievalValidator(corpus, read_queries(query_files[0]), read_qrels(qrels_files[0]))
-    return None
-
-
-def _find_lr(base: str, examples: Any, kind: str, config: Any, output: Path, json_output: bool, steps: int) -> None:
-    from selfsim.training.lr_finder import LrFinderConfig, find_learning_rate
-
-    result = find_learning_rate(base, examples, output, config, LrFinderConfig(steps=steps), data_kind=kind)
+def _find_lr(base: str, training_data: TrainingData, config: TextTrainConfig, output: Path, json_output: bool,
+             steps: int) -> None:
+    result = find_rate(training_data, output, config, base=base, steps=steps)
     if json_output:
         print_json(result.to_dict())
         return
@@ -147,10 +124,8 @@ def _find_lr(base: str, examples: Any, kind: str, config: Any, output: Path, jso
                   f"{result.lowest_loss_rate:.2e}); plot: {safe(result.plot)}")
 
 
-def _size_curve(base: str, examples: Any, kind: str, config: Any, output: Path, validator: Any,
-                sizes: list[str], description: str, json_output: bool) -> None:
-    from selfsim.training.size_curve import size_curve
-
+def _size_curve(base: str, training_data: TrainingData, config: TextTrainConfig, output: Path,
+                validator: Validator | None, sizes: list[str], json_output: bool) -> None:
     if validator is None:
         raise ConfigError("a learning curve over training-set sizes needs a validation set; give --valid-sts or "
                           "--valid-beir.")
@@ -158,8 +133,7 @@ def _size_curve(base: str, examples: Any, kind: str, config: Any, output: Path, 
         wanted = [int(size) for size in split_values(sizes)]
     except ValueError:
         raise ConfigError("--curve-sizes takes whole numbers, e.g. --curve-sizes 500,1000,2000.") from None
-    result = size_curve(base, examples, output, config, validator, wanted, data_kind=kind,
-                        data_description=description)
+    result = train_size_curve(training_data, output, config, validator, wanted, base=base)
     if json_output:
         print_json(result)
         return
@@ -188,9 +162,6 @@ def adapt(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Adapt COLLECTION's encoder to its own texts (no labels), then re-embed it into a new generation."""
-    from selfsim.app import Collection
-    from selfsim.tasks.adapt import AdaptConfig
-
     config = AdaptConfig(objective=objective, options=parse_options(option), epochs=epochs, max_steps=max_steps,
                          max_texts=max_texts, batch_size=batch_size, max_length=max_length, learning_rate=lr,
                          seed=seed, threads=threads, drop_old=not keep_old, label_task=label_task)
@@ -225,9 +196,6 @@ def eval_sts(
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Spearman correlation x100 between the encoder's cosine similarity and the gold scores."""
-    from selfsim.evaluation.sts import evaluate_sts, read_sts
-    from selfsim.registry import load_encoder
-
     pairs = read_sts(file)
     model = load_encoder(encoder)
     scores = evaluate_sts(model, pairs)

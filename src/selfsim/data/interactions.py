@@ -297,10 +297,6 @@ class InteractionLog:
         """The integer id of the external item id, or None when the log has never seen it."""
         return self._item_index.get(item)
 
-    def user_index(self, user: str) -> int | None:
-        """The position of ``user`` in :attr:`users`, or None."""
-        return self._user_index.get(user)
-
     def history(self, user: str) -> np.ndarray:
         """The items of ``user`` in time order (integer ids)."""
         index = self._user_index.get(user)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfsim.data.readers import check_file, delimited_rows, jsonl_objects
+from selfsim.data.readers import check_file, delimited_rows, read_jsonl
 from selfsim.data.records import ID_ADVICE, as_id, id_problem
 from selfsim.errors import ConfigError, InputError, RecordError
 
@@ -109,10 +109,7 @@ def write_label_file(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for location, record in jsonl_objects(path, "utf-8", '{"id": "a1", "label": "spam"}'):
-        if isinstance(record, InputError):
-            raise record
-        yield location, record
+    return read_jsonl(path, '{"id": "a1", "label": "spam"}', "labels file")
 
 
 def _delimited(path: Path, delimiter: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -23,12 +23,12 @@ the file and line.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from selfsim.data.readers import read_jsonl
 from selfsim.errors import NotFoundError, RecordError
 
 Kind = Literal["scored", "labelled", "pairs", "triplets", "texts"]
@@ -163,22 +163,13 @@ def _canonical(names: Sequence[str], kind: str) -> list[str]:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RecordError(path.name, f"line {number}", f"is not valid JSON ({error.msg})",
-                                 "fix the line") from None
-            if not isinstance(row, dict):
-                raise RecordError(path.name, f"line {number}", "is not a JSON object", "write one object per line")
-            names = [k.lower() for k in row]
-            values = dict(zip(names, row.values(), strict=True))
-            for wanted, aliases in _ALIASES.items():
-                if wanted not in values:
-                    found = next((a for a in aliases if a in values), None)
-                    if found is not None:
-                        values[wanted] = values[found]
-            yield f"line {number}", values
+    for location, row in read_jsonl(path, '{"sentence1": "...", "sentence2": "...", "score": 4.2}',
+                                    advice="fix the line"):
+        names = [k.lower() for k in row]
+        values = dict(zip(names, row.values(), strict=True))
+        for wanted, aliases in _ALIASES.items():
+            if wanted not in values:
+                found = next((a for a in aliases if a in values), None)
+                if found is not None:
+                    values[wanted] = values[found]
+        yield location, values

@@ -353,6 +353,21 @@ def jsonl_objects(path: Path, encoding: str, example: str) -> Rows:
         yield location, json_object(line, path, location, example)
 
 
+def read_jsonl(path: str | Path, example: str, what: str = "file", advice: str | None = None,
+               encoding: str = "utf-8") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each JSON object of a JSONL file (``.gz`` too) as ``(location, dict)``, for readers that stop at the
+    first bad line: a missing file or a bad line raises the error ``selfsim index`` reports for it (one sentence
+    naming the file and the line). ``advice`` replaces the advice to skip bad lines, for readers that cannot."""
+    path = Path(path)
+    check_file(path, what)
+    for location, row in jsonl_objects(path, encoding, example):
+        if isinstance(row, InputError):
+            if advice is not None and isinstance(row, RecordError) and row.advice == SKIP_ADVICE:
+                raise RecordError(row.source, row.location, row.problem, advice)
+            raise row
+        yield location, row
+
+
 def _records(path: Path, rows: Rows, config: IngestConfig) -> Iterator[ReadResult]:
     """Raw rows made into records; a row that cannot be one yields its error instead."""
     for location, raw in rows:

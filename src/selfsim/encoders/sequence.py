@@ -286,9 +286,3 @@ class SequenceModel(nn.Module):
         model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
         model.eval()
         return model, payload
-
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-

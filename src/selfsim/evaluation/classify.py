@@ -30,7 +30,6 @@ The fine-tune runs once per draw; ``finetune``, ``finetune+self-train`` and
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import tempfile
 import time
@@ -42,13 +41,14 @@ from typing import Any
 
 import numpy as np
 
+from selfsim.data.readers import read_jsonl
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, NotFoundError, RecordError
-from selfsim.tasks.classify.label_model import ABSTAIN, DawidSkene
+from selfsim.tasks.classify.label_model import ABSTAIN
 from selfsim.tasks.classify.probe import LinearProbe, ProbeConfig
 from selfsim.tasks.classify.propagation import LabelPropagation, PropagationConfig
 from selfsim.tasks.classify.self_training import SelfTrainer, SelfTrainingConfig
-from selfsim.tasks.classify.weak import Labelled, LabellingFunction, apply_functions
+from selfsim.tasks.classify.weak import Labelled, LabellingFunction, WeakLabeller
 from selfsim.training.setfit import ContrastiveFinetuneConfig, FinetuneReport, contrastive_finetune
 
 METHODS = ("probe", "self-train", "propagation", "finetune", "finetune+self-train", "weak", "finetune+weak")
@@ -66,19 +66,11 @@ def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
     texts: list[str] = []
     labels: list[str] = []
     if path.suffix.lower() in (".jsonl", ".json"):
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    raise RecordError(path.name, f"line {number}", "is not valid JSON", "fix the line") from None
-                if not isinstance(row, dict) or "text" not in row or "label" not in row:
-                    raise RecordError(path.name, f"line {number}", "has no 'text' and 'label' fields",
-                                     "give every line both")
-                texts.append(str(row["text"]))
-                labels.append(str(row["label"]))
+        for location, row in read_jsonl(path, '{"text": "...", "label": "..."}', advice="fix the line"):
+            if "text" not in row or "label" not in row:
+                raise RecordError(path.name, location, "has no 'text' and 'label' fields", "give every line both")
+            texts.append(str(row["text"]))
+            labels.append(str(row["label"]))
         return texts, labels
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     with path.open(encoding="utf-8", newline="") as handle:
@@ -300,13 +292,11 @@ def weak_labels(functions: Sequence[LabellingFunction], texts: Sequence[str], x:
     names = [str(c) for c in classes]
     ids = [f"labelled-{i}" for i in range(len(texts))] + [f"unlabelled-{i}" for i in range(len(unlabelled_texts))]
     vectors = np.concatenate([x, unlabelled])
-    votes = apply_functions(functions, ids, [*texts, *unlabelled_texts], names, vectors,
-                            Labelled(ids[:len(texts)], x, [str(label) for label in y]))
     known = np.concatenate([np.searchsorted(classes, y), np.full(len(unlabelled_texts), ABSTAIN)])
-    model = DawidSkene(len(classes)).fit(votes, known=known)
-    rest = votes[len(texts):]
-    index = np.flatnonzero((rest != ABSTAIN).any(axis=1))
-    probabilities = model.predict_proba(rest[index]) if len(index) else np.zeros((0, len(classes)))
+    labeller = WeakLabeller(functions, names).fit(ids, [*texts, *unlabelled_texts], vectors,
+                                                  Labelled(ids[:len(texts)], x, [str(label) for label in y]), known)
+    index = np.flatnonzero(labeller.covered_[len(texts):])
+    probabilities = labeller.probabilities_[len(texts):][index]
     best = probabilities.argmax(axis=1)
     return WeakLabels(index, classes[best], probabilities[np.arange(len(best)), best],
                       time.perf_counter() - started)

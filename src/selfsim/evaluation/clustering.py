@@ -10,7 +10,6 @@ reported beside the label-based figures, with the same keyword count for all.
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from selfsim.data.readers import read_jsonl
 from selfsim.errors import ConfigError, NotFoundError, RecordError
 from selfsim.tasks.topics.baselines import LDATopics, LSATopics
 from selfsim.tasks.topics.coherence import npmi_coherence, topic_diversity
@@ -70,27 +70,19 @@ def read_labelled_texts(path: str | Path, text_field: str = "text", label_field:
                         id_field: str = "id", limit: int | None = None) -> LabelledTexts:
     """Read JSONL (``.gz`` too) rows with a text and a label."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise NotFoundError(f"{path} does not exist; give a JSONL file with {text_field!r} and {label_field!r}.")
-    opener = gzip.open if path.suffix == ".gz" else open
     ids, texts, labels = [], [], []
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RecordError(path.name, f"line {number}", f"is not valid JSON ({error.msg})", "fix the line") \
-                    from None
-            if not isinstance(row.get(text_field), str) or row.get(label_field) is None:
-                raise RecordError(path.name, f"line {number}", f"has no {text_field!r} text or no {label_field!r}",
-                                 "give every line both (or pick the fields with --text-field/--label-field)")
-            ids.append(str(row.get(id_field, number)))
-            texts.append(row[text_field])
-            labels.append(str(row[label_field]))
-            if limit is not None and len(texts) >= limit:
-                break
+    example = json.dumps({text_field: "...", label_field: "..."})
+    for location, row in read_jsonl(path, example, advice="fix the line"):
+        if not isinstance(row.get(text_field), str) or row.get(label_field) is None:
+            raise RecordError(path.name, location, f"has no {text_field!r} text or no {label_field!r}",
+                             "give every line both (or pick the fields with --text-field/--label-field)")
+        ids.append(str(row.get(id_field, location.removeprefix("line "))))
+        texts.append(row[text_field])
+        labels.append(str(row[label_field]))
+        if limit is not None and len(texts) >= limit:
+            break
     if not texts:
         raise RecordError(path.name, "", "holds no rows", "write one JSON object per line")
     return LabelledTexts(ids, texts, labels)

@@ -29,6 +29,7 @@ from selfsim.encoders.base import Encoder, ProgressCallback
 from selfsim.errors import NotFoundError, RecordError
 from selfsim.tasks.duplicates.calibration import Calibration, calibrate_threshold, scores_at
 from selfsim.tasks.duplicates.pairs import PairScorer, pair_features
+from selfsim.training.validation import pair_cosines  # also the door the CLI and benchmarks use
 
 
 @dataclass(frozen=True)
@@ -89,16 +90,6 @@ def read_pairs(path: str | Path) -> LabelledPairs:
     return LabelledPairs(first, second, np.array(labels, dtype=np.int64))
 
 
-def pair_cosines(encoder: Encoder, pairs: LabelledPairs, progress: ProgressCallback | None = None) -> np.ndarray:
-    """The encoder's cosine similarity for each pair (each distinct sentence is embedded once)."""
-    distinct = list(dict.fromkeys(pairs.first + pairs.second))
-    vectors = encoder.encode(distinct, progress=progress)
-    position = {text: row for row, text in enumerate(distinct)}
-    left = vectors[[position[t] for t in pairs.first]]
-    right = vectors[[position[t] for t in pairs.second]]
-    return np.einsum("ij,ij->i", left, right).astype(np.float64)
-
-
 def cross_fit(features: np.ndarray, labels: np.ndarray, folds: int = 2, seed: int = 0,
               regularisation: float = 1.0) -> dict[str, Any]:
     """Cross-fitted fused scores and, per fold, the metrics of fused and plain cosine (feature 0).
@@ -133,7 +124,7 @@ def evaluate_pairs(encoder: Encoder, pairs: LabelledPairs, folds: int = 2, seed:
     import time
 
     started = time.perf_counter()
-    cosines = pair_cosines(encoder, pairs, progress)
+    cosines = pair_cosines(encoder, pairs.first, pairs.second, progress)
     embedded = time.perf_counter()
     report = PairsReport(pairs=len(pairs), positives=int(pairs.labels.sum()),
                          cosine=calibrate_threshold(cosines, pairs.labels), folds=folds)

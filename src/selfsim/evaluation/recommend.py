@@ -25,15 +25,9 @@ import torch
 from selfsim.data.interactions import InteractionLog, LeaveOneOutSplit, leave_one_out, read_log
 from selfsim.encoders.sequence import SequenceConfig, SequenceModel
 from selfsim.tasks.recommend.baselines import CooccurrenceRecommender, PopularityRecommender
-from selfsim.tasks.recommend.blend import BlendConfig, blend, choose_blend_weight
-from selfsim.training.sequence import (
-    ScoreFunction,
-    SequenceTrainingConfig,
-    model_scores,
-    rank_targets,
-    ranking_metrics,
-    train_sequence_model,
-)
+from selfsim.tasks.recommend.blend import BlendChoice, BlendConfig, blend, choose_blend_weight, train_blended
+from selfsim.training.ranking import ScoreFunction, rank_targets, ranking_metrics
+from selfsim.training.sequence import SequenceTrainingConfig
 
 KS = (5, 10, 20)
 
@@ -89,11 +83,16 @@ class TrainedRun:
 def blended_scores(score: ScoreFunction, split: LeaveOneOutSplit, config: BlendConfig = BlendConfig(),
                    users: np.ndarray | None = None) -> dict[str, Any]:
     """The model ``score`` blended with co-occurrence: the weight chosen on validation, then test metrics."""
-    choice = choose_blend_weight(score, split, config)
+    return _blended_test(score, split, choose_blend_weight(score, split, config), config, users)
+
+
+def _blended_test(score: ScoreFunction, split: LeaveOneOutSplit, choice: BlendChoice, config: BlendConfig,
+                  users: np.ndarray | None = None) -> dict[str, Any]:
+    """Test metrics of the blend at the chosen weight, co-occurrence fitted on the test rankings' histories."""
     cooccurrence = CooccurrenceRecommender(split.log.n_items).fit(split.test_histories())
     test = score_split(blend(score, cooccurrence, choice.weight), split, "test", users)
     return {"weight": choice.weight, "test": _rounded(test),
-            "validation_" + config.metric: {str(w): round(v, 4) for w, v in choice.validation.items()}}
+            "validation_" + config.metric: choice.rounded_validation()}
 
 
 def train_and_score(split: LeaveOneOutSplit, model_config: SequenceConfig | None = None,
@@ -106,10 +105,11 @@ def train_and_score(split: LeaveOneOutSplit, model_config: SequenceConfig | None
     With ``blend_config`` the model is also scored blended with co-occurrence (:func:`blended_scores`).
     """
     model_config = model_config or SequenceConfig(n_items=split.log.n_items)
-    result = train_sequence_model(split, model_config, config, text_vectors, known_items, progress)
-    score = model_scores(result.model.eval(), config.eval_batch_size)
-    test = score_split(score, split, "test", test_users)
-    blended = None if blend_config is None else blended_scores(score, split, blend_config, test_users)
+    trained = train_blended(split, model_config, config, blend_config, text_vectors, known_items, progress)
+    result = trained.result
+    test = score_split(trained.score, split, "test", test_users)
+    blended = (None if blend_config is None or trained.choice is None
+               else _blended_test(trained.score, split, trained.choice, blend_config, test_users))
     return result.model, TrainedRun(result.best_validation, test, result.best_epoch, result.epochs_run,
                                     result.seconds, result.seconds_per_epoch, result.stopped_by, result.history,
                                     blended)

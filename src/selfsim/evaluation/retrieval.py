@@ -10,8 +10,6 @@ in pytrec_eval, which BEIR uses.
 from __future__ import annotations
 
 import csv
-import json
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from selfsim.config import SearchConfig, SearchMode
+from selfsim.data.readers import read_jsonl
 from selfsim.data.records import Record
 from selfsim.encoders.base import Encoder, ProgressCallback
 from selfsim.errors import NotFoundError, RecordError
 from selfsim.store.collection import Store
 from selfsim.tasks.search.collection import search
+from selfsim.training.ranking import mrr_at, ndcg_at, recall_at
 
 Qrels = dict[str, dict[str, float]]
 
@@ -41,9 +41,9 @@ class RetrievalScores:
 
 def read_corpus(path: str | Path) -> Iterator[Record]:
     """BEIR corpus records, text = title + " " + text, title kept as metadata."""
-    for number, row in _jsonl(Path(path)):
+    for location, row in _jsonl(Path(path)):
         if "_id" not in row or "text" not in row:
-            raise RecordError(Path(path).name, f"line {number}", "has no '_id' or 'text' field",
+            raise RecordError(Path(path).name, location, "has no '_id' or 'text' field",
                              "use the BEIR layout: {\"_id\": ..., \"title\": ..., \"text\": ...}")
         title = (row.get("title") or "").strip()
         text = f"{title} {row['text']}".strip()
@@ -53,9 +53,9 @@ def read_corpus(path: str | Path) -> Iterator[Record]:
 def read_queries(path: str | Path) -> dict[str, str]:
     """BEIR queries: id -> text."""
     queries = {}
-    for number, row in _jsonl(Path(path)):
+    for location, row in _jsonl(Path(path)):
         if "_id" not in row or not isinstance(row.get("text"), str):
-            raise RecordError(Path(path).name, f"line {number}", "has no '_id' or 'text' field",
+            raise RecordError(Path(path).name, location, "has no '_id' or 'text' field",
                              "use the BEIR layout: {\"_id\": ..., \"text\": ...}")
         queries[str(row["_id"])] = row["text"]
     return queries
@@ -87,39 +87,8 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    if not path.is_file():
-        raise NotFoundError(f"{path} does not exist; check the path.")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    yield number, json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise RecordError(path.name, f"line {number}", f"is not valid JSON ({error.msg})",
-                                     "fix the line") from None
-
-
-def ndcg_at(ranked: Sequence[str], relevant: dict[str, float], k: int) -> float:
-    """Normalised discounted cumulative gain of ``ranked`` at depth ``k`` (linear gains)."""
-    dcg = sum(relevant.get(doc, 0.0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], start=1))
-    ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at(ranked: Sequence[str], relevant: dict[str, float], k: int) -> float:
-    """Share of the relevant documents found in the top ``k``."""
-    wanted = {doc for doc, gain in relevant.items() if gain > 0}
-    return len(wanted.intersection(ranked[:k])) / len(wanted) if wanted else 0.0
-
-
-def mrr_at(ranked: Sequence[str], relevant: dict[str, float], k: int) -> float:
-    """Reciprocal rank of the first relevant document in the top ``k`` (0 if none)."""
-    for rank, doc in enumerate(ranked[:k], start=1):
-        if relevant.get(doc, 0.0) > 0:
-            return 1.0 / rank
-    return 0.0
+def _jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+    return read_jsonl(path, '{"_id": "...", "text": "..."}', advice="fix the line")
 
 
 class _PrecomputedQueries:

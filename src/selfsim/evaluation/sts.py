@@ -17,7 +17,7 @@ import numpy as np
 
 from selfsim.data.pair_files import Example, read_examples
 from selfsim.encoders.base import Encoder
-from selfsim.training.validation import pair_cosines, spearman
+from selfsim.training.validation import example_cosines, spearman
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def read_sts(path: str | Path) -> list[Example]:
 def evaluate_sts(encoder: Encoder, pairs: Sequence[Example]) -> StsScores:
     """Correlate ``encoder``'s cosine similarities with the gold scores of ``pairs``."""
     started = time.perf_counter()
-    cosines = pair_cosines(lambda texts: encoder.encode(list(texts), batch_size=64), pairs)
+    cosines = example_cosines(lambda texts: encoder.encode(list(texts), batch_size=64), pairs)
     gold = np.asarray([float(p.label or 0.0) for p in pairs])
     pearson = float(np.corrcoef(cosines, gold)[0, 1]) if len(pairs) > 1 else 0.0
     return StsScores(100.0 * spearman(cosines, gold), 100.0 * pearson, len(pairs), time.perf_counter() - started)

@@ -23,7 +23,7 @@ from torch import nn
 from selfsim.data.pair_files import Example
 from selfsim.data.views import CropConfig, CropMode, crop_pair
 from selfsim.errors import ConfigError
-from selfsim.objectives.simcse import info_nce
+from selfsim.objectives.info_nce import cross_batch_info_nce
 from selfsim.objectives.text_objective import TextObjective
 
 
@@ -54,4 +54,4 @@ class Objective(TextObjective):
     def forward(self, features: Sequence[dict[str, torch.Tensor]], labels: torch.Tensor) -> torch.Tensor:
         """InfoNCE between anchors and positives."""
         anchors, positives = self.embed(features)  # (B, D) each
-        return info_nce(anchors, positives, self.temperature, self.symmetric)
+        return cross_batch_info_nce(anchors, positives, self.temperature, self.symmetric)

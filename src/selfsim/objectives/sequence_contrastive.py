@@ -4,7 +4,8 @@ Inputs: a batch of item histories; each gets two *views* made by one of
 three augmentations — crop (a random contiguous share of the items), mask
 (a random share replaced by ``[mask]``) or reorder (a random span shuffled).
 Both views go through the encoder; the state after the last item of each is
-the view's vector, (B, D) twice. Loss: InfoNCE (NT-Xent) with temperature —
+the view's vector, (B, D) twice. Loss: InfoNCE (NT-Xent,
+:func:`~selfsim.objectives.info_nce.nt_xent`) with temperature —
 each view must pick its partner out of the other 2B - 2 views of the batch by
 cosine similarity. Used as an auxiliary loss beside next-item prediction,
 switched on and weighted by the trainer, where histories are short and
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from selfsim.objectives.info_nce import nt_xent
 
 
 @dataclass(frozen=True)
@@ -54,16 +56,6 @@ def augment(history: np.ndarray, mask_token: int, rng: np.random.Generator,
     view = history.copy()
     view[start:start + size] = rng.permutation(view[start:start + size])
     return view
-
-
-def info_nce(first: torch.Tensor, second: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """NT-Xent between paired views ``first`` and ``second`` (B, D): each row's partner is its positive."""
-    B = first.shape[0]
-    z = F.normalize(torch.cat([first, second]), dim=-1)  # (2B, D)
-    similarity = z @ z.T / temperature  # (2B, 2B)
-    similarity = similarity.masked_fill(torch.eye(2 * B, dtype=torch.bool, device=z.device), float("-inf"))
-    partner = torch.cat([torch.arange(B, 2 * B), torch.arange(0, B)]).to(z.device)  # (2B,)
-    return F.cross_entropy(similarity, partner)
 
 
 def pad(sequences: Sequence[np.ndarray], width: int | None = None) -> torch.Tensor:
@@ -99,4 +91,4 @@ class SequenceContrastiveLoss(nn.Module):
         states = self.model(batch)  # (2B, T, D)
         vectors = states[torch.arange(len(last)), last]  # (2B, D)
         B = len(histories)
-        return vectors, info_nce(vectors[:B], vectors[B:], self.temperature)
+        return vectors, nt_xent(vectors[:B], vectors[B:], self.temperature)

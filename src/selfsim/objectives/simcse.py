@@ -1,7 +1,8 @@
 """SimCSE: each sentence twice through the encoder, with different dropout masks, is a positive pair.
 
 Inputs: plain texts. Each is encoded twice in training mode, so dropout makes
-the two embeddings differ slightly; the loss is InfoNCE over the batch — the
+the two embeddings differ slightly; the loss is InfoNCE over the batch
+(:func:`~selfsim.objectives.info_nce.cross_batch_info_nce`) — the
 other sentences are negatives — with cosine similarities divided by a
 temperature (0.05 in the paper). Paper: Gao, Yao & Chen 2021, "SimCSE: Simple
 Contrastive Learning of Sentence Embeddings". Relatives: crops (positives
@@ -21,23 +22,8 @@ from torch import nn
 from selfsim.data.pair_files import Example
 from selfsim.data.views import dropout_views
 from selfsim.errors import ConfigError
+from selfsim.objectives.info_nce import cross_batch_info_nce
 from selfsim.objectives.text_objective import TextObjective
-
-
-def info_nce(anchors: torch.Tensor, positives: torch.Tensor, temperature: float = 0.05,
-             symmetric: bool = False) -> torch.Tensor:
-    """InfoNCE: row ``i`` of ``anchors`` (B, D) should match row ``i`` of ``positives`` (B, D) over the rest.
-
-    With ``symmetric`` the loss is also taken from the positives' side and the two are averaged.
-    """
-    a = nn.functional.normalize(anchors, dim=-1)
-    p = nn.functional.normalize(positives, dim=-1)
-    logits = a @ p.T / temperature  # (B, B)
-    targets = torch.arange(len(a), device=a.device)
-    loss = nn.functional.cross_entropy(logits, targets)
-    if symmetric:
-        loss = (loss + nn.functional.cross_entropy(logits.T, targets)) / 2
-    return loss
 
 
 class Objective(TextObjective):
@@ -61,4 +47,4 @@ class Objective(TextObjective):
     def forward(self, features: Sequence[dict[str, torch.Tensor]], labels: torch.Tensor) -> torch.Tensor:
         """InfoNCE between the two dropout views."""
         first, second = self.embed(features)  # (B, D) each, different dropout masks
-        return info_nce(first, second, self.temperature)
+        return cross_batch_info_nce(first, second, self.temperature)

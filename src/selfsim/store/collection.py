@@ -25,7 +25,19 @@ from selfsim.store.browse import FieldGroup, ItemPage, field_groups, page_items
 from selfsim.store.database import Database, PreparedItem, StoredItem
 from selfsim.store.filters import Filter
 from selfsim.store.integrity import CheckReport, IndexAgreement, compare
+from selfsim.store.interactions import InteractionStore
 from selfsim.store.keys import KeyStore
+from selfsim.store.labels import LabelStore
+from selfsim.store.results import (
+    ChunkSpan,
+    ChunkText,
+    EncoderInfo,
+    ItemChunk,
+    ItemVectors,
+    KeywordMatch,
+    NearestItem,
+    VectorBatch,
+)
 from selfsim.store.vectors import VectorIndex
 
 DATABASE_FILE = "collection.sqlite"
@@ -47,7 +59,7 @@ class Store:
 
     def __init__(self, directory: Path, database: Database) -> None:
         self.directory = directory
-        self.database = database
+        self._database = database  # private: callers go through the Store's methods and properties
         self._lock = threading.RLock()
         self._index: VectorIndex | None = None
         self._dirty = False  # the in-memory index differs from the saved one
@@ -87,22 +99,22 @@ class Store:
                     self.sync()
                     self.save_index()
             finally:
-                self.database.close()
+                self._database.close()
 
     @property
     def config(self) -> CollectionConfig:
         """The collection's configuration."""
-        return self.database.config
+        return self._database.config
 
     @property
     def generation(self) -> int:
         """The store generation: the number of committed writes."""
-        return self.database.generation
+        return self._database.generation
 
     @property
-    def encoder(self) -> tuple[int, str, str, int]:
+    def encoder(self) -> EncoderInfo:
         """``(id, name, version, dim)`` of the encoder whose vectors are indexed."""
-        active = self.database.active_encoder
+        active = self._database.active_encoder
         if active is None:
             raise ConfigError(f"{self.directory} has no encoder recorded; re-create the collection.")
         return active
@@ -110,28 +122,43 @@ class Store:
     @property
     def keys(self) -> KeyStore:
         """The collection's API keys for the HTTP service (writes hold the store's lock)."""
-        return KeyStore(self.database, self._lock)
+        return KeyStore(self._database, self._lock)
+
+    @property
+    def labels(self) -> LabelStore:
+        """The collection's label sets (human, pseudo, weak and predicted labels)."""
+        return LabelStore(self._database)
+
+    @property
+    def interactions(self) -> InteractionStore:
+        """The collection's interaction events and the user vectors recommenders learned."""
+        return InteractionStore(self._database)
+
+    @property
+    def database_path(self) -> Path:
+        """The collection's SQLite file (for tools that inspect it; the store itself is the way in)."""
+        return self._database.path
 
     # -- writes ----------------------------------------------------------------------------------
 
     def put(self, items: Sequence[PreparedItem], *, replace: bool) -> int:
         """Write items in one transaction (replacing existing ids when ``replace``); returns the generation."""
         with self._lock:
-            generation = self.database.write_items(items, self.encoder[0], replace=replace)
+            generation = self._database.write_items(items, self.encoder[0], replace=replace)
             self._wrote = True
         return generation
 
     def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> list[str]:
         """Merge metadata fields into items by id (None removes a field); returns unknown ids."""
         with self._lock:
-            _, missing = self.database.update_metadata(updates)
+            _, missing = self._database.update_metadata(updates)
         return missing
 
     def delete(self, ids: Sequence[str]) -> Deleted:
         """Delete items by id in one transaction; says which ids were not there and the generation
         the deletion committed as (None when none of the ids existed, so nothing was written)."""
         with self._lock:
-            generation, missing = self.database.delete_items(ids)
+            generation, missing = self._database.delete_items(ids)
             wrote = len(set(missing)) < len(set(ids))
             self._wrote = self._wrote or wrote
         return Deleted(missing, generation if wrote else None)
@@ -140,38 +167,38 @@ class Store:
 
     def get(self, item_id: str) -> StoredItem | None:
         """The item with this id, or None."""
-        return self.database.get_item(item_id)
+        return self._database.get_item(item_id)
 
     def iterate(self, filter: Filter | None = None) -> Iterator[StoredItem]:
         """Every item passing ``filter``."""
-        return self.database.iter_items(filter)
+        return self._database.iter_items(filter)
 
     def count(self) -> int:
         """How many items there are."""
-        return self.database.count_items()
+        return self._database.count_items()
 
     def items_by_key(self, keys: Sequence[int], filter: Filter | None = None) -> dict[int, StoredItem]:
         """Items by internal key (only those passing ``filter``, when given)."""
-        return self.database.items_by_key(keys, filter)
+        return self._database.items_by_key(keys, filter)
 
     def page(self, filter: Filter | None = None, offset: int = 0, limit: int = 50) -> ItemPage:
         """Items ``offset`` to ``offset + limit`` passing ``filter``, with how many pass it."""
         with self._lock:
-            return page_items(self.database, filter, offset, limit)
+            return page_items(self._database, filter, offset, limit)
 
     def field_groups(self, field: str, detail: str | None = None) -> list[FieldGroup]:
         """The values of metadata ``field`` with their item counts (see :func:`selfsim.store.browse.field_groups`)."""
         with self._lock:
-            return field_groups(self.database, field, detail)
+            return field_groups(self._database, field, detail)
 
     def item_vector(self, item_id: str) -> np.ndarray | None:
         """The item's unit vector (the normalised mean of its chunk vectors), or None for an unknown id."""
         with self.snapshot():
-            item = self.database.get_item(item_id)
+            item = self._database.get_item(item_id)
             if item is None:
                 return None
-            chunk_ids = [chunk[0] for chunk in self.database.chunks_of([item.key]).get(item.key, [])]
-            parts = [vectors for _, vectors in self.database.vectors(self.encoder[0], chunk_ids)]
+            chunk_ids = [chunk.chunk_id for chunk in self._database.chunks_of([item.key]).get(item.key, [])]
+            parts = [vectors for _, vectors in self._database.vectors(self.encoder[0], chunk_ids)]
         vector = np.concatenate(parts).sum(axis=0) if parts else np.zeros(self.encoder[3], dtype=np.float32)
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
@@ -182,37 +209,66 @@ class Store:
         Holds the store's lock too: the connection is shared by this process's threads, and a write
         transaction cannot begin on it while a read transaction is open.
         """
-        with self._lock, self.database.snapshot():
+        with self._lock, self._database.snapshot():
             yield
 
-    def chunk_items(self, chunk_ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
+    def chunk_items(self, chunk_ids: Sequence[int]) -> dict[int, ChunkSpan]:
         """For each chunk id: ``(item_key, position, start, end)``."""
-        return self.database.chunk_items(chunk_ids)
+        return self._database.chunk_items(chunk_ids)
 
-    def chunks_of(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, int, int]]]:
+    def chunks_of(self, keys: Sequence[int]) -> dict[int, list[ItemChunk]]:
         """For each item key: its chunks as ``(chunk_id, position, start, end)``."""
-        return self.database.chunks_of(keys)
+        return self._database.chunks_of(keys)
 
-    def item_vectors(self, filter: Filter | None = None) -> tuple[list[str], np.ndarray]:
+    def item_vectors(self, filter: Filter | None = None) -> ItemVectors:
         """One unit vector per item passing ``filter``: the normalised mean of its chunk vectors.
 
         Returns ``(ids, vectors)`` with ``vectors`` of shape ``(len(ids), dim)``, in item order.
         """
         encoder_id, _, _, dim = self.encoder
-        chunk_ids = self.database.chunk_ids_matching(filter)
-        owners = self.database.chunk_items(chunk_ids.tolist()) if len(chunk_ids) else {}
-        owner_of = {chunk_id: owner[0] for chunk_id, owner in owners.items()}
+        chunk_ids = self._database.chunk_ids_matching(filter)
+        owners = self._database.chunk_items(chunk_ids.tolist()) if len(chunk_ids) else {}
+        owner_of = {chunk_id: owner.item_key for chunk_id, owner in owners.items()}
         keys = np.array(sorted(set(owner_of.values())), dtype=np.int64)
         matrix = np.zeros((len(keys), dim), dtype=np.float32)
         has_vector = np.zeros(len(keys), dtype=bool)
-        for ids, vectors in self.database.vectors(encoder_id, chunk_ids.tolist()):
+        for ids, vectors in self._database.vectors(encoder_id, chunk_ids.tolist()):
             rows = np.searchsorted(keys, np.array([owner_of[c] for c in ids.tolist()], dtype=np.int64))
             np.add.at(matrix, rows, vectors)  # chunk vectors summed into their item's row
             has_vector[rows] = True
         keys, matrix = keys[has_vector], matrix[has_vector]
-        items = self.database.items_by_key(keys.tolist())
+        items = self._database.items_by_key(keys.tolist())
         matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        return [items[k].id for k in keys.tolist()], matrix
+        return ItemVectors([items[k].id for k in keys.tolist()], matrix)
+
+    def vectors(self, chunk_ids: Sequence[int] | None = None) -> Iterator[VectorBatch]:
+        """Batches of the active encoder's stored chunk vectors: all of them, or those of ``chunk_ids``."""
+        return self._database.vectors(self.encoder.id, chunk_ids)
+
+    def chunk_ids(self) -> np.ndarray:
+        """The id of every stored chunk, ascending."""
+        return self._database.chunk_ids()
+
+    def count_chunks(self) -> int:
+        """How many chunks there are."""
+        return self._database.count_chunks()
+
+    # -- a new encoder's vectors -----------------------------------------------------------------
+
+    def register_encoder(self, name: str, version: str, dim: int) -> int:
+        """The id of the encoder ``(name, version)``, recording it if new (it does not become active)."""
+        with self._lock:
+            return self._database.register_encoder(name, version, dim)
+
+    def chunks_without_embeddings(self, encoder_id: int, limit: int = 1000) -> list[ChunkText]:
+        """Up to ``limit`` chunks that have no vector from ``encoder_id`` yet."""
+        return self._database.chunks_without_embeddings(encoder_id, limit)
+
+    def put_embeddings(self, encoder_id: int, chunk_ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Store vectors of an encoder that is not (yet) the active one; search keeps answering from the
+        active encoder's vectors until :meth:`switch_encoder`."""
+        with self._lock:
+            self._database.put_embeddings(encoder_id, chunk_ids, vectors)
 
     # -- the vector index ------------------------------------------------------------------------
 
@@ -232,8 +288,8 @@ class Store:
         applied nor applied twice. An index older than the forgotten deletions cannot be caught
         up (it would keep their vectors as ghosts), so it is rebuilt.
         """
-        with self._lock, self.database.snapshot():
-            generation = self.database.generation
+        with self._lock, self._database.snapshot():
+            generation = self._database.generation
             if self._index is None:
                 self._index = VectorIndex.load(self.directory / INDEX_DIR)
                 if self._index is not None and not self._usable(self._index):
@@ -247,7 +303,7 @@ class Store:
             if not self._usable(index):
                 self.rebuild_index()
                 return
-            changes = self.database.changes_since(index.generation, self.encoder[0])
+            changes = self._database.changes_since(index.generation, self.encoder[0])
             if len(changes.removed_ids) and not index.can_remove:
                 self.rebuild_index()
                 return
@@ -262,7 +318,7 @@ class Store:
         """Whether ``index`` can be caught up: same spec and dimension, and no deletion after its
         generation forgotten."""
         return (index.spec == self.config.index and index.dim == self.encoder[3]
-                and self.database.pruned_to <= index.generation <= self.database.generation)
+                and self._database.pruned_to <= index.generation <= self._database.generation)
 
     def rebuild_index(self, spec: str | None = None) -> None:
         """Build the vector index afresh from the stored vectors (with a new ``spec`` if given)."""
@@ -270,10 +326,10 @@ class Store:
             if spec is not None and spec != self.config.index:
                 VectorIndex.check_spec(spec, self.encoder[3])
                 config = self.config
-                self.database.set_config(CollectionConfig(config.encoder, spec, config.chunking))
-            with self.database.snapshot():  # the vectors read are exactly those of `generation`
-                generation = self.database.generation
-                batches = list(self.database.vectors(self.encoder[0]))
+                self._database.set_config(CollectionConfig(config.encoder, spec, config.chunking))
+            with self._database.snapshot():  # the vectors read are exactly those of `generation`
+                generation = self._database.generation
+                batches = list(self._database.vectors(self.encoder[0]))
             dim = self.encoder[3]
             ids = np.concatenate([b[0] for b in batches]) if batches else np.zeros(0, dtype=np.int64)
             vectors = (np.concatenate([b[1] for b in batches]) if batches
@@ -291,21 +347,21 @@ class Store:
             self._dirty = False
             # Other processes' open indexes may still be catching up from older generations: keep
             # recent deletions so they can, instead of forcing each of them to rebuild.
-            prune_to = min(self._index.generation, self.database.generation - TOMBSTONE_RETENTION)
+            prune_to = min(self._index.generation, self._database.generation - TOMBSTONE_RETENTION)
             if prune_to > 0:
-                self.database.prune_tombstones(prune_to)
+                self._database.prune_tombstones(prune_to)
 
     def agreement(self) -> IndexAgreement:
         """How the vector index (caught up, as every open sees it) compares with the stored chunks."""
-        with self._lock, self.database.snapshot():
+        with self._lock, self._database.snapshot():
             index = self.index
-            return compare(self.database.generation, self.database.chunk_ids(), index.ids())
+            return compare(self._database.generation, self._database.chunk_ids(), index.ids())
 
     def check(self, repair: bool = False) -> CheckReport:
         """Run SQLite's integrity checks and compare the index with the store; with ``repair``,
         rebuild and save an index that disagrees. A damaged database cannot be repaired here."""
         with self._lock:
-            problems = self.database.integrity_problems()
+            problems = self._database.integrity_problems()
             before = self.agreement()
             notes: list[str] = []
             if problems:
@@ -324,17 +380,17 @@ class Store:
         Returns the new generation. Until this commits, search answers from the old vectors."""
         with self._lock:
             old = self.encoder[0]
-            generation = self.database.switch_encoder(encoder_id)
+            generation = self._database.switch_encoder(encoder_id)
             self.rebuild_index()
             self.save_index()
             if drop_old and old != encoder_id:
-                self.database.drop_embeddings(old)
+                self._database.drop_embeddings(old)
         return generation
 
     # -- nearest neighbours and keyword matches --------------------------------------------------
 
     def nearest_items(self, query: np.ndarray, k: int,
-                      filter: Filter | None = None) -> list[tuple[int, float, int]]:
+                      filter: Filter | None = None) -> list[NearestItem]:
         """The ``k`` items nearest ``query`` (a unit vector), among items passing ``filter``.
 
         Each result is ``(item_key, score, chunk_id)`` for the item's best chunk. The filter is
@@ -343,7 +399,7 @@ class Store:
         if k <= 0:
             return []
         index = self.index
-        allowed = None if not filter else self.database.chunk_ids_matching(filter)
+        allowed = None if not filter else self._database.chunk_ids_matching(filter)
         available = index.size if allowed is None else len(allowed)
         if available == 0:
             return []
@@ -360,30 +416,30 @@ class Store:
             fetch = min(available, fetch * 4)
 
     def _exact(self, query: np.ndarray, allowed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        parts = list(self.database.vectors(self.encoder[0], allowed))
+        parts = list(self._database.vectors(self.encoder[0], allowed))
         ids = np.concatenate([p[0] for p in parts])
         vectors = np.concatenate([p[1] for p in parts])
         scores = vectors @ np.asarray(query, dtype=np.float32).reshape(-1)
         order = np.argsort(-scores, kind="stable")[:k]
         return scores[order][None, :], ids[order][None, :]
 
-    def _best_per_item(self, scores: np.ndarray, ids: np.ndarray) -> list[tuple[int, float, int]]:
+    def _best_per_item(self, scores: np.ndarray, ids: np.ndarray) -> list[NearestItem]:
         valid = ids >= 0
-        owners = self.database.chunk_items(ids[valid].tolist())
-        best: dict[int, tuple[int, float, int]] = {}
+        owners = self._database.chunk_items(ids[valid].tolist())
+        best: dict[int, NearestItem] = {}
         for score, chunk_id in zip(scores[valid].tolist(), ids[valid].tolist(), strict=True):
             owner = owners.get(chunk_id)
             if owner is None:
                 continue  # a chunk deleted by a writer since the index was caught up
-            key = owner[0]
+            key = owner.item_key
             if key not in best:  # results arrive best first, so the first chunk of an item is its best
-                best[key] = (key, score, chunk_id)
+                best[key] = NearestItem(key, score, chunk_id)
         return list(best.values())
 
-    def keyword_items(self, match: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
+    def keyword_items(self, match: str, k: int, filter: Filter | None = None) -> list[KeywordMatch]:
         """The ``k`` best ``(item_key, BM25 score)`` for an FTS5 MATCH expression under ``filter``."""
-        return self.database.keyword(match, k, filter)
+        return self._database.keyword(match, k, filter)
 
     def metadata_kinds(self, path: str, wanted: Sequence[str] = ()) -> set[str]:
         """JSON types of the metadata values at ``path``; see :meth:`Database.metadata_kinds`."""
-        return self.database.metadata_kinds(path, wanted)
+        return self._database.metadata_kinds(path, wanted)

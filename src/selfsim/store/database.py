@@ -26,6 +26,15 @@ from selfsim.data.chunking import Chunk
 from selfsim.data.records import Record
 from selfsim.errors import ConfigError, ConflictError, InputError, NotFoundError
 from selfsim.store.filters import Filter, compile_filter
+from selfsim.store.results import (
+    ChunkSpan,
+    ChunkText,
+    EncoderInfo,
+    ItemChunk,
+    KeywordMatch,
+    VectorBatch,
+    WriteResult,
+)
 from selfsim.store.schema import SCHEMA_VERSION, create_tables, upgrade_from_schema_1
 
 
@@ -145,11 +154,6 @@ class Database:
         row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
 
-    def set_meta(self, key: str, value: Any) -> None:
-        """Record a value in the meta table in its own transaction."""
-        with self.transaction():
-            self._set_meta(key, value)
-
     def _set_meta(self, key: str, value: Any) -> None:
         self.connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                                 (key, json.dumps(value)))
@@ -189,22 +193,22 @@ class Database:
         return int(row[0])
 
     @property
-    def active_encoder(self) -> tuple[int, str, str, int] | None:
+    def active_encoder(self) -> EncoderInfo | None:
         """``(id, name, version, dim)`` of the encoder whose vectors the index holds."""
         encoder_id = self.get_meta("active_encoder")
         if encoder_id is None:
             return None
         row = self.connection.execute("SELECT id, name, version, dim FROM encoders WHERE id = ?",
                                       (encoder_id,)).fetchone()
-        return (int(row[0]), row[1], row[2], int(row[3]))
+        return EncoderInfo(int(row[0]), row[1], row[2], int(row[3]))
 
-    def chunks_without_embeddings(self, encoder_id: int, limit: int = 1000) -> list[tuple[int, str]]:
+    def chunks_without_embeddings(self, encoder_id: int, limit: int = 1000) -> list[ChunkText]:
         """Up to ``limit`` chunks that have no vector from ``encoder_id`` yet, as ``(chunk_id, chunk text)``."""
         rows = self.connection.execute(
             "SELECT c.id, i.text, c.start, c.end FROM chunks c JOIN items i ON i.key = c.item_key "
             "WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.chunk_id = c.id AND e.encoder_id = ?) "
             "ORDER BY c.id LIMIT ?", (encoder_id, limit)).fetchall()
-        return [(int(chunk_id), text[start:end]) for chunk_id, text, start, end in rows]
+        return [ChunkText(int(chunk_id), text[start:end]) for chunk_id, text, start, end in rows]
 
     def put_embeddings(self, encoder_id: int, chunk_ids: Sequence[int], vectors: np.ndarray) -> None:
         """Store vectors of an encoder that is not (yet) the active one, in one transaction.
@@ -302,23 +306,23 @@ class Database:
                         (chunk_id, encoder_id, vector.tobytes()))
         return generation
 
-    def delete_items(self, ids: Sequence[str]) -> tuple[int, list[str]]:
+    def delete_items(self, ids: Sequence[str]) -> WriteResult:
         """Delete the items with these ids in one transaction; returns the generation and the ids
         that did not exist (nothing is written when none of them did)."""
         with self.transaction():
             existing = self._keys_for(ids)
             missing = [i for i in ids if i not in existing]
             if not existing:
-                return self.generation, missing
+                return WriteResult(self.generation, missing)
             generation = self._next_generation()
             keys = list(existing.values())
             self._remove_chunks(keys, generation)
             for key in keys:
                 self.connection.execute("DELETE FROM items_fts WHERE rowid = ?", (key,))
                 self.connection.execute("DELETE FROM items WHERE key = ?", (key,))
-        return generation, missing
+        return WriteResult(generation, missing)
 
-    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> tuple[int, list[str]]:
+    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> WriteResult:
         """Merge new metadata fields into items (a value of None removes the field), in one
         transaction; returns the generation and the ids that did not exist. Texts and vectors
         are untouched, so no re-embedding is needed."""
@@ -326,7 +330,7 @@ class Database:
             existing = self._keys_for(list(updates))
             missing = [i for i in updates if i not in existing]
             if not existing:
-                return self.generation, missing
+                return WriteResult(self.generation, missing)
             generation = self._next_generation()
             now = time.time()
             for item_id, key in existing.items():
@@ -339,7 +343,7 @@ class Database:
                         metadata[field] = value
                 self.connection.execute("UPDATE items SET metadata = ?, updated_at = ? WHERE key = ?",
                                         (json.dumps(metadata, ensure_ascii=False), now, key))
-        return generation, missing
+        return WriteResult(generation, missing)
 
     def _keys_for(self, ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -431,27 +435,27 @@ class Database:
                 yield stored_item(row)
             last = rows[-1][5]
 
-    def chunk_items(self, chunk_ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
+    def chunk_items(self, chunk_ids: Sequence[int]) -> dict[int, ChunkSpan]:
         """For each chunk id: ``(item_key, position, start, end)``."""
-        found: dict[int, tuple[int, int, int, int]] = {}
+        found: dict[int, ChunkSpan] = {}
         for first in range(0, len(chunk_ids), 500):
             part = [int(c) for c in chunk_ids[first:first + 500]]
             marks = ", ".join("?" for _ in part)
             for chunk_id, key, position, start, end in self.connection.execute(
                     f"SELECT id, item_key, position, start, end FROM chunks WHERE id IN ({marks})", part):
-                found[chunk_id] = (key, position, start, end)
+                found[chunk_id] = ChunkSpan(key, position, start, end)
         return found
 
-    def chunks_of(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, int, int]]]:
+    def chunks_of(self, keys: Sequence[int]) -> dict[int, list[ItemChunk]]:
         """For each item key: its chunks as ``(chunk_id, position, start, end)`` in order."""
-        found: dict[int, list[tuple[int, int, int, int]]] = {}
+        found: dict[int, list[ItemChunk]] = {}
         for first in range(0, len(keys), 500):
             part = [int(k) for k in keys[first:first + 500]]
             marks = ", ".join("?" for _ in part)
             for key, chunk_id, position, start, end in self.connection.execute(
                     f"SELECT item_key, id, position, start, end FROM chunks WHERE item_key IN ({marks}) "
                     "ORDER BY item_key, position", part):
-                found.setdefault(key, []).append((chunk_id, position, start, end))
+                found.setdefault(key, []).append(ItemChunk(chunk_id, position, start, end))
         return found
 
     def chunk_ids_matching(self, filter: Filter | None) -> np.ndarray:
@@ -462,7 +466,7 @@ class Database:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def vectors(self, encoder_id: int, chunk_ids: Sequence[int] | None = None,
-                batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                batch: int = 20000) -> Iterator[VectorBatch]:
         """``(ids, vectors)`` batches of stored embeddings: all of them, or those of ``chunk_ids``."""
         dim = self._encoder_dim(encoder_id)
         if chunk_ids is not None:
@@ -504,7 +508,7 @@ class Database:
 
     # -- keyword search --------------------------------------------------------------------------
 
-    def keyword(self, match: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
+    def keyword(self, match: str, k: int, filter: Filter | None = None) -> list[KeywordMatch]:
         """The ``k`` best ``(item_key, bm25 score)`` for an FTS5 MATCH expression, higher is better.
 
         Safe to call from another thread (hybrid search runs it beside the dense search): such
@@ -520,7 +524,7 @@ class Database:
             sql = ("SELECT f.rowid, bm25(items_fts) AS s FROM items_fts f JOIN items i ON i.key = f.rowid "
                    f"WHERE items_fts MATCH ? AND {where} ORDER BY s LIMIT ?")
             rows = connection.execute(sql, [match, *params, k]).fetchall()
-        return [(int(key), -float(score)) for key, score in rows]  # FTS5's bm25 is lower-is-better
+        return [KeywordMatch(int(key), -float(score)) for key, score in rows]  # FTS5's bm25 is lower-is-better
 
     def metadata_kinds(self, path: str, wanted: Sequence[str] = ()) -> set[str]:
         """JSON types (``json_type`` names) of the values at ``path`` (from :func:`field_path`) in items' metadata.
@@ -566,9 +570,9 @@ def stored_item(row: tuple) -> StoredItem:
                       updated_at=row[4], key=row[5])
 
 
-def _unpack(rows: list[tuple[int, bytes]], dim: int) -> tuple[np.ndarray, np.ndarray]:
+def _unpack(rows: list[tuple[int, bytes]], dim: int) -> VectorBatch:
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     if not rows:
-        return ids, np.zeros((0, dim), dtype=np.float32)
+        return VectorBatch(ids, np.zeros((0, dim), dtype=np.float32))
     vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-    return ids, vectors
+    return VectorBatch(ids, vectors)

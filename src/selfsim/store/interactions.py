@@ -128,14 +128,3 @@ class InteractionStore:
             return [], np.zeros((0, 0), dtype=np.float32)
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         return [r[0] for r in rows], vectors.copy()
-
-    def text_item_ids(self, items: Sequence[str]) -> set[str]:
-        """The ids among ``items`` that are also text items of the collection."""
-        found: set[str] = set()
-        unique = list(dict.fromkeys(items))
-        for first in range(0, len(unique), 500):
-            part = unique[first:first + 500]
-            marks = ", ".join("?" for _ in part)
-            found.update(row[0] for row in self.database.connection.execute(
-                f"SELECT id FROM items WHERE id IN ({marks})", part))
-        return found

@@ -35,6 +35,41 @@ PARALLEL_WORK = 4e8
 _FALLBACK_SPEC = "Flat"
 
 
+def new_index(spec: str, dim: int, advice: str = "use a spec such as Flat, HNSW32 or IVF256,Flat") -> faiss.Index:
+    """An empty inner-product FAISS index of ``spec``; a spec FAISS cannot build is a :class:`ConfigError`
+    ending in ``advice``."""
+    try:
+        return faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as error:
+        raise ConfigError(f"{spec!r} is not an index FAISS can build ({str(error).splitlines()[-1]}); "
+                          f"{advice}.") from None
+
+
+def train_index(index: faiss.Index, vectors: np.ndarray, sample: int | None = None, seed: int = 0) -> None:
+    """Train ``index`` if it needs training: on all ``vectors``, or on ``sample`` of them drawn with ``seed``."""
+    if index.is_trained:
+        return
+    if sample is not None:  # drawn even when it is all of them: the draw's order seeds FAISS's k-means
+        vectors = vectors[np.random.default_rng(seed).choice(len(vectors), min(sample, len(vectors)), replace=False)]
+    index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+def build_item_index(vectors: np.ndarray, spec: str = "Flat", seed: int = 0) -> faiss.Index:
+    """A FAISS index of ``spec`` over ``vectors`` (unit rows) keyed by row number, for jobs on plain arrays.
+
+    An index that needs training is trained on a sample of 64 vectors per list and probes up to 32 lists.
+    Collections keep their vectors in a :class:`VectorIndex` instead, keyed by chunk id.
+    """
+    count, dim = vectors.shape
+    index = new_index(spec, dim, "use auto, Flat, HNSW32 or IVF1024,Flat")
+    ivf = faiss.try_extract_index_ivf(index)
+    train_index(index, vectors, sample=min(count, 64 * (int(ivf.nlist) if ivf is not None else 256)), seed=seed)
+    if ivf is not None:
+        ivf.nprobe = min(int(ivf.nlist), 32)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
 def _make_selector(allowed: np.ndarray) -> faiss.IDSelector:
     return faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
 
@@ -59,27 +94,22 @@ class VectorIndex:
     @staticmethod
     def check_spec(spec: str, dim: int = 384) -> None:
         """Raise a clear error if FAISS cannot make an index from ``spec``."""
-        try:
-            faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
-        except RuntimeError as error:
-            raise ConfigError(f"{spec!r} is not an index FAISS can build ({str(error).splitlines()[-1]}); "
-                              "use a spec such as Flat, HNSW32 or IVF256,Flat.") from None
+        new_index(spec, dim)
 
     @classmethod
     def build(cls, spec: str, dim: int, ids: np.ndarray, vectors: np.ndarray,
               generation: int = 0) -> VectorIndex:
         """A new index of ``spec`` holding ``vectors`` under ``ids`` (trained on them if needed)."""
-        cls.check_spec(spec, dim)
-        index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+        index = new_index(spec, dim)
         built_spec = spec
         if not index.is_trained:
             try:
                 if len(vectors) < _training_minimum(index):
                     raise RuntimeError("too few vectors")
-                index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+                train_index(index, vectors)
             except RuntimeError:
                 # Too few vectors to train yet: answer exactly until the collection has grown.
-                index = faiss.index_factory(dim, _FALLBACK_SPEC, faiss.METRIC_INNER_PRODUCT)
+                index = new_index(_FALLBACK_SPEC, dim)
                 built_spec = _FALLBACK_SPEC
         if not _takes_ids(index):
             index = faiss.IndexIDMap2(index)
@@ -95,7 +125,7 @@ class VectorIndex:
 
     def trainable_with(self, count: int) -> bool:
         """Whether ``count`` vectors are enough to train an index of this spec."""
-        return count >= _training_minimum(faiss.index_factory(self.dim, self.spec, faiss.METRIC_INNER_PRODUCT))
+        return count >= _training_minimum(new_index(self.spec, self.dim))
 
     @property
     def size(self) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,19 +116,17 @@ def mine_triplets(store: Store, encoder: Encoder, max_triplets: int = 5000, seed
     for (key, anchor, positive, known), vector in zip(positives, anchors, strict=True):
         for other, _, chunk_id in store.nearest_items(vector, k=10):
             if other not in known and other != key:
-                start, end = store.chunk_items([chunk_id])[chunk_id][2:4]
-                triplets.append(Example((anchor, positive, items[other].text[start:end])))
+                span = store.chunk_items([chunk_id])[chunk_id]
+                triplets.append(Example((anchor, positive, items[other].text[span.start:span.end])))
                 break
     return triplets
 
 
 def _label_positives(store: Store, items: dict[int, Any], task: str,
                      rng: np.random.Generator) -> list[tuple[int, str, str, set[int]]]:
-    from selfsim.store.labels import LabelStore
-
     by_id = {item.id: key for key, item in items.items()}
     groups: dict[Any, list[int]] = {}
-    for label in LabelStore(store.database).get(task, sources=["human"]):
+    for label in store.labels.get(task, sources=["human"]):
         key = by_id.get(label.item_id)
         if key is not None:
             groups.setdefault(label.label, []).append(key)
@@ -195,20 +193,19 @@ def reembed(store: Store, encoder: Encoder, progress: Progress | None = None, ba
     embedded too before the switch.
     """
     started = time.perf_counter()
-    database = store.database
     if encoder.dim <= 0:
         raise ConfigError("the new encoder reports no dimension; it cannot embed the collection.")
-    encoder_id = database.register_encoder(encoder.name, encoder.version, encoder.dim)
-    if store.encoder[0] == encoder_id:
+    encoder_id = store.register_encoder(encoder.name, encoder.version, encoder.dim)
+    if store.encoder.id == encoder_id:
         raise ConfigError("the collection already uses this encoder; there is nothing to re-embed.")
-    total, embedded = database.count_chunks(), 0
+    total, embedded = store.count_chunks(), 0
     for _ in range(100):  # another writer may keep adding chunks; give up only if it never lets us finish
         while True:
-            todo = database.chunks_without_embeddings(encoder_id, batch)
+            todo = store.chunks_without_embeddings(encoder_id, batch)
             if not todo:
                 break
-            vectors = encoder.encode([text for _, text in todo])
-            database.put_embeddings(encoder_id, [chunk_id for chunk_id, _ in todo], vectors)
+            vectors = encoder.encode([chunk.text for chunk in todo])
+            store.put_embeddings(encoder_id, [chunk.chunk_id for chunk in todo], vectors)
             embedded += len(todo)
             if progress is not None:
                 progress("embedding", embedded, total)
@@ -218,8 +215,3 @@ def reembed(store: Store, encoder: Encoder, progress: Progress | None = None, ba
         except ConflictError:  # chunks written meanwhile have no new vector yet: embed them, try again
             continue
     raise ConflictError("the collection kept changing while it was re-embedded; run adapt again when writes pause.")
-
-
-def with_options(config: AdaptConfig, **changes: Any) -> AdaptConfig:
-    """``config`` with some fields changed (None leaves a field as it is)."""
-    return replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -8,9 +8,9 @@ validation item against the whole catalogue (items already in the history
 excluded) and training stops once validation NDCG@10 has not improved for
 ``patience`` evaluations; the best weights are kept. Everything is seeded.
 
-The ranking helpers (:func:`rank_targets`, :func:`ranking_metrics`) live here
-because early stopping needs them; :mod:`selfsim.evaluation.recommend` uses
-the same ones for the test split.
+The ranking it validates with (:func:`~selfsim.training.ranking.rank_targets`,
+:func:`~selfsim.training.ranking.ranking_metrics`) is the one
+:mod:`selfsim.evaluation.recommend` scores the test split with.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from selfsim.objectives.sequence_contrastive import AugmentConfig, SequenceContr
 from selfsim.training.checkpoints import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from selfsim.training.curves import LearningCurve
 from selfsim.training.early_stopping import EarlyStopping
+from selfsim.training.ranking import ScoreFunction, rank_targets, ranking_metrics
 from selfsim.training.schedules import OptimizerConfig, build_optimizer, build_scheduler, clip_gradients
 
 Objective = Literal["next_item", "masked_item"]
 BEST_WEIGHTS = "best.safetensors"
-ScoreFunction = Callable[[Sequence[np.ndarray]], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -111,46 +111,6 @@ def model_scores(model: SequenceModel, batch_size: int = 1024) -> ScoreFunction:
             return model.score(model.user_vectors(histories, batch_size))
 
     return score
-
-
-def rank_targets(score: ScoreFunction, histories: Sequence[np.ndarray], targets: np.ndarray,
-                 exclude_history: bool = True, batch_size: int = 1024) -> np.ndarray:
-    """The 0-based rank of each target among ALL items, (U,).
-
-    Items already in the history are excluded from the ranking (the target
-    itself never is); ties count against the target (a pessimistic rank).
-    """
-    ranks = np.zeros(len(targets), dtype=np.int64)
-    # Users in order of history length, so each batch the model encodes is padded only to similar lengths.
-    order = np.argsort(np.array([len(h) for h in histories], dtype=np.int64), kind="stable")
-    for first in range(0, len(targets), batch_size):
-        chosen = order[first:first + batch_size]
-        part = [histories[i] for i in chosen]
-        wanted = torch.from_numpy(np.asarray(targets, dtype=np.int64)[chosen])
-        scores = score(part).clone()  # (b, V + 1)
-        rows = torch.arange(len(part))
-        own = scores[rows, wanted].clone()  # (b,) read before the history is excluded: a repeat stays rankable
-        scores[:, 0] = float("-inf")
-        if exclude_history:
-            lengths = [len(h) for h in part]
-            if sum(lengths):
-                seen_rows = torch.from_numpy(np.repeat(np.arange(len(part)), lengths))
-                seen_items = torch.from_numpy(np.concatenate([np.asarray(h, dtype=np.int64) for h in part]))
-                scores[seen_rows, seen_items] = float("-inf")
-        scores[rows, wanted] = own
-        ranks[chosen] = ((scores >= own[:, None]).sum(1) - 1).numpy()
-    return ranks
-
-
-def ranking_metrics(ranks: np.ndarray, ks: Sequence[int] = (5, 10, 20)) -> dict[str, float]:
-    """HR@k (the target in the top k) and NDCG@k (1 / log2(rank + 2) inside the top k), averaged over users."""
-    ranks = np.asarray(ranks)
-    out: dict[str, float] = {}
-    for k in ks:
-        inside = ranks < k
-        out[f"hr@{k}"] = float(inside.mean()) if len(ranks) else 0.0
-        out[f"ndcg@{k}"] = float(np.where(inside, 1.0 / np.log2(ranks + 2.0), 0.0).mean()) if len(ranks) else 0.0
-    return out
 
 
 def validation_metrics(model: SequenceModel, split: LeaveOneOutSplit, batch_size: int = 1024,

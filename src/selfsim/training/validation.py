@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from selfsim.data.pair_files import Example
+from selfsim.encoders.base import Encoder, ProgressCallback
 from selfsim.errors import ConfigError
+from selfsim.training.ranking import ndcg_at, recall_at
 
 EncodeFunction = Callable[[Sequence[str]], np.ndarray]
 
@@ -36,15 +38,27 @@ def spearman(predicted: Sequence[float], gold: Sequence[float]) -> float:
     return float(value) if not math.isnan(value) else 0.0
 
 
-def pair_cosines(encode: EncodeFunction, pairs: Sequence[Example]) -> np.ndarray:
-    """Cosine similarity of each pair's two texts (each distinct text encoded once)."""
-    unique = sorted({text for pair in pairs for text in pair.texts[:2]})
-    position = {text: i for i, text in enumerate(unique)}
-    vectors = np.asarray(encode(unique), dtype=np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    first = vectors[[position[p.texts[0]] for p in pairs]]
-    second = vectors[[position[p.texts[1]] for p in pairs]]
-    return (first * second).sum(axis=1)
+def pair_cosines(encoder: Encoder | EncodeFunction, first: Sequence[str], second: Sequence[str],
+                 progress: ProgressCallback | None = None) -> np.ndarray:
+    """Cosine similarity of ``first[i]`` and ``second[i]`` for each pair, shape ``(N,)`` float64.
+
+    ``encoder`` is an :class:`Encoder` (``progress(n)`` is called as texts finish) or any encode function
+    from texts to unit vectors; each distinct text is encoded once, in the order it first appears.
+    """
+    distinct = list(dict.fromkeys([*first, *second]))
+    if isinstance(encoder, Encoder):
+        vectors = encoder.encode(distinct, progress=progress)
+    else:
+        vectors = np.asarray(encoder(distinct), dtype=np.float32)
+    position = {text: row for row, text in enumerate(distinct)}
+    left = vectors[[position[t] for t in first]]  # (N, D)
+    right = vectors[[position[t] for t in second]]  # (N, D)
+    return np.einsum("ij,ij->i", left, right).astype(np.float64)
+
+
+def example_cosines(encode: EncodeFunction, pairs: Sequence[Example]) -> np.ndarray:
+    """:func:`pair_cosines` of the first two texts of each example."""
+    return pair_cosines(encode, [p.texts[0] for p in pairs], [p.texts[1] for p in pairs])
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,7 @@ class StsValidator:
 
     def __call__(self, encode: EncodeFunction) -> dict[str, float]:
         """Score the encoder."""
-        cosines = pair_cosines(encode, self.pairs)
+        cosines = example_cosines(encode, self.pairs)
         return {self.metric: 100.0 * spearman(cosines, [float(p.label or 0.0) for p in self.pairs])}
 
 
@@ -93,14 +107,5 @@ class RetrievalValidator:
             order = top[row][np.argsort(-scores[row, top[row]], kind="stable")]
             ranked = [ids[i] for i in order]
             ndcg.append(ndcg_at(ranked, self.qrels[qid], 10))
-            wanted = {d for d, g in self.qrels[qid].items() if g > 0}
-            recall.append(len(wanted.intersection(ranked)) / len(wanted) if wanted else 0.0)
+            recall.append(recall_at(ranked, self.qrels[qid], depth))
         return {self.metric: float(np.mean(ndcg)), "recall@100": float(np.mean(recall))}
-
-
-def ndcg_at(ranked: Sequence[str], relevant: Mapping[str, float], k: int) -> float:
-    """nDCG of ``ranked`` at depth ``k`` with linear gains (as pytrec_eval and BEIR)."""
-    dcg = sum(relevant.get(doc, 0.0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], start=1))
-    ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1))
-    return dcg / idcg if idcg > 0 else 0.0

@@ -25,13 +25,13 @@ import numpy as np
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, NotFoundError
 from selfsim.store.collection import Store
-from selfsim.store.labels import Label, LabelStore
+from selfsim.store.labels import Label
 from selfsim.tasks.classify.active import SuggestConfig, margins, suggest
 from selfsim.tasks.classify.label_model import ABSTAIN, DawidSkene, MajorityVote
 from selfsim.tasks.classify.probe import HeldOutAccuracy, LinearProbe, ProbeConfig, TrainingDataError, held_out_accuracy
 from selfsim.tasks.classify.propagation import LabelPropagation, PropagationConfig
 from selfsim.tasks.classify.self_training import RoundReport, SelfTrainer, SelfTrainingConfig
-from selfsim.tasks.classify.weak import FunctionReport, Labelled, LabellingFunction, analyse, apply_functions
+from selfsim.tasks.classify.weak import FunctionReport, Labelled, LabellingFunction, WeakLabeller, analyse
 from selfsim.training.setfit import ContrastiveFinetuneConfig, contrastive_finetune
 
 CLASSIFIERS_DIR = "classifiers"
@@ -97,7 +97,7 @@ def fit(store: Store, encoder: Encoder | None, task: str, config: ClassifyConfig
     sentence-transformers model); everything else uses the stored vectors.
     """
     started = time.perf_counter()
-    labels_store = LabelStore(store.database)
+    labels_store = store.labels
     labelled = labels_store.get(task, list(config.sources))
     if not labelled:
         raise TrainingDataError(f"the label set {task!r} has no {' or '.join(config.sources)} labels; import some "
@@ -238,7 +238,7 @@ def weak_label(store: Store, task: str, functions: Sequence[LabellingFunction], 
     if len(classes) < 2:
         raise TrainingDataError("weak supervision needs at least two classes; name them in the functions or "
                                 "import a few labels.")
-    labels_store = LabelStore(store.database)
+    labels_store = store.labels
     known_tasks = {info.task for info in labels_store.tasks()}
     human = labels_store.get(task, ["human"]) if task in known_tasks else []
     items = list(store.iterate())
@@ -251,18 +251,17 @@ def weak_label(store: Store, task: str, functions: Sequence[LabellingFunction], 
         vectors = vectors[[position[i] for i in item_ids]]
         labelled = Labelled([h.item_id for h in human], vectors[[row_of[h.item_id] for h in human]],
                             [h.label for h in human])
-    votes = apply_functions(functions, item_ids, [item.text for item in items], classes, vectors, labelled)
+    labeller = WeakLabeller(functions, classes, combine).fit(item_ids, [item.text for item in items], vectors, labelled)
+    votes, probabilities, covered = labeller.votes_, labeller.probabilities_, labeller.covered_
     class_index = {c: i for i, c in enumerate(classes)}
     gold = np.full(len(items), ABSTAIN)
     for h in human:
         if h.label in class_index:
             gold[row_of[h.item_id]] = class_index[h.label]
     reports = analyse(votes, [f.name for f in functions], gold)
-    label_model = DawidSkene(len(classes)).fit(votes)
-    majority = MajorityVote(len(classes)).fit(votes)
-    chosen = label_model if combine == "label-model" else majority
-    probabilities = chosen.predict_proba(votes)
-    covered = (votes != ABSTAIN).any(axis=1)
+    # Both combiners are measured against the human labels; the chosen one is the labeller's.
+    label_model = labeller.model_ if combine == "label-model" else DawidSkene(len(classes)).fit(votes)
+    majority = labeller.model_ if combine == "majority" else MajorityVote(len(classes)).fit(votes)
     judged = covered & (gold != ABSTAIN)
     accuracy = {name: (float(np.mean(model.predict(votes)[judged] == gold[judged])) if judged.any() else None)
                 for name, model in (("label-model", label_model), ("majority", majority))}
@@ -284,7 +283,7 @@ def suggest_items(store: Store, task: str, n: int = 20,
     Uses the saved classifier's predictions on the stored vectors; without a
     classifier yet, fits a probe on the human labels first.
     """
-    labels_store = LabelStore(store.database)
+    labels_store = store.labels
     human = {label.item_id for label in labels_store.get(task, ["human"])}
     ids, vectors = store.item_vectors()
     model: LinearProbe | None = None
@@ -324,7 +323,7 @@ def held_out_of(store: Store, task: str) -> HeldOutAccuracy:
         recorded = json.loads(config_file.read_text()).get("held_out")
         if recorded is not None:
             return HeldOutAccuracy(**recorded)
-    human = LabelStore(store.database).get(task, ["human"])
+    human = store.labels.get(task, ["human"])
     ids, vectors = store.item_vectors()
     row_of = {item_id: row for row, item_id in enumerate(ids)}
     return held_out_accuracy(vectors[[row_of[label.item_id] for label in human]], [label.label for label in human])

@@ -30,12 +30,12 @@ import runpy
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from selfsim.errors import ConfigError, InputError, NotFoundError
-from selfsim.tasks.classify.label_model import ABSTAIN
+from selfsim.tasks.classify.label_model import ABSTAIN, DawidSkene, MajorityVote
 
 
 class LabellingFunctionError(InputError):
@@ -264,6 +264,35 @@ def apply_functions(functions: Sequence[LabellingFunction], ids: Sequence[str], 
                                              f"is not a class of this label set ({known}); fix its label.")
             votes[row, column] = index[answer]
     return votes
+
+
+class WeakLabeller:
+    """Labelling functions' votes combined into probabilistic labels: the weak supervision both
+    ``classify weak`` (over a collection) and ``eval classify`` (over a labelled draw) run.
+
+    ``combine`` is ``label-model`` (Dawid–Skene) or ``majority``. :meth:`fit` sets ``votes_`` (N, F) class
+    indices into ``classes`` (-1 abstains), ``model_`` (the fitted combiner), ``probabilities_`` (N, C) and
+    ``covered_`` (N,) — whether any function voted on the item.
+    """
+
+    def __init__(self, functions: Sequence[LabellingFunction], classes: Sequence[str],
+                 combine: Literal["label-model", "majority"] = "label-model") -> None:
+        self.functions = functions
+        self.classes = classes
+        self.combine = combine
+
+    def fit(self, ids: Sequence[str], texts: Sequence[str], vectors: np.ndarray | None = None,
+            labelled: Labelled | None = None, known: np.ndarray | None = None) -> WeakLabeller:
+        """Apply the functions to the items and fit the combiner on their votes; ``known`` (N,) clamps the class
+        index of items whose class is known (-1 elsewhere; the label model only)."""
+        self.votes_ = apply_functions(self.functions, ids, texts, self.classes, vectors, labelled)
+        if self.combine == "label-model":
+            self.model_: DawidSkene | MajorityVote = DawidSkene(len(self.classes)).fit(self.votes_, known=known)
+        else:
+            self.model_ = MajorityVote(len(self.classes)).fit(self.votes_)
+        self.probabilities_ = self.model_.predict_proba(self.votes_)
+        self.covered_ = (self.votes_ != ABSTAIN).any(axis=1)
+        return self
 
 
 def function_classes(functions: Sequence[LabellingFunction]) -> list[str]:

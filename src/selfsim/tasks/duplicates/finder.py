@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from selfsim.data.shingles import text_fingerprint
 from selfsim.errors import ConfigError, NotFoundError
+from selfsim.store.vectors import build_item_index
 from selfsim.tasks.duplicates.minhash import MinHashConfig, MinHasher
 from selfsim.threads import KMEANS_PARALLEL_WORK, faiss_threads_for
 
@@ -140,25 +141,6 @@ def exact_pairs(texts: Sequence[str]) -> np.ndarray:
         buckets[text_fingerprint(text)].append(index)
     pairs = [(members[0], other) for members in buckets.values() for other in members[1:]]
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
-
-
-def build_item_index(vectors: np.ndarray, spec: str = "Flat", seed: int = 0) -> faiss.Index:
-    """An inner-product FAISS index of ``spec`` over ``vectors`` (unit rows), trained on a sample if needed."""
-    count, dim = vectors.shape
-    try:
-        index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
-    except RuntimeError:
-        raise ConfigError(f"{spec!r} is not an index FAISS can build; use auto, Flat, HNSW32 or IVF1024,Flat.") \
-            from None
-    if not index.is_trained:
-        ivf = faiss.try_extract_index_ivf(index)
-        sample_size = min(count, 64 * (int(ivf.nlist) if ivf is not None else 256))
-        sample = vectors[np.random.default_rng(seed).choice(count, sample_size, replace=False)]
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        if ivf is not None:
-            ivf.nprobe = min(int(ivf.nlist), 32)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
 
 
 def partitioned_pairs(vectors: np.ndarray, threshold: float, lists: int | None = None, probe: int = 16,

@@ -25,7 +25,7 @@ from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.database import StoredItem
-from selfsim.store.interactions import InteractionStore
+from selfsim.store.results import ItemChunk
 from selfsim.tasks.duplicates.pairs import FEATURES, PairScorer, pair_features
 from selfsim.tasks.explain.classify import ClassifyExplainConfig, explain_prediction
 from selfsim.tasks.explain.explanation import Explanation
@@ -57,9 +57,9 @@ def explain_search(store: Store, encoder: Encoder, query: str, item_id: str,
     cache = EmbeddingCache(encoder, config.batch_size)
     # The query as explain_match will compose it (its words joined by one space), so the cache serves it.
     query_vector = cache([" ".join(query.split())])[0]
-    chunks = store.chunks_of([item.key]).get(item.key) or [(-1, 0, 0, len(item.text))]
-    stored = _chunk_vectors(store, [c[0] for c in chunks])
-    scores = [float(stored[c[0]] @ query_vector) if c[0] in stored else -np.inf for c in chunks]
+    chunks = store.chunks_of([item.key]).get(item.key) or [ItemChunk(-1, 0, 0, len(item.text))]
+    stored = _chunk_vectors(store, [c.chunk_id for c in chunks])
+    scores = [float(stored[c.chunk_id] @ query_vector) if c.chunk_id in stored else -np.inf for c in chunks]
     best = int(np.argmax(scores))
     _, position, start, end = chunks[best]
     passage = item.text[start:end]
@@ -147,7 +147,7 @@ def explain_recommend(store: Store, item_id: str, user: str | None = None, histo
         raise ConfigError("give either a user (--user U) or a history (--history i1,i2,...), not both or neither.")
     recommender = load_recommender(store)
     if user is not None:
-        history = [item for item in InteractionStore(store.database).history(user) if item in recommender.index]
+        history = [item for item in store.interactions.history(user) if item in recommender.index]
         if not history:
             raise NotFoundError(f"none of the items of user {user!r} are known to the recommender; retrain it "
                                 "after importing their interactions.")
@@ -267,6 +267,6 @@ def _chunk_vectors(store: Store, chunk_ids: list[int]) -> dict[int, np.ndarray]:
     found: dict[int, np.ndarray] = {}
     wanted = [c for c in chunk_ids if c >= 0]
     if wanted:
-        for ids, vectors in store.database.vectors(store.encoder[0], wanted):
+        for ids, vectors in store.vectors(wanted):
             found.update(zip(ids.tolist(), vectors, strict=True))
     return found

@@ -15,16 +15,25 @@ so a log where the blend does not help keeps the plain model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from selfsim.data.interactions import LeaveOneOutSplit
+from selfsim.encoders.sequence import SequenceConfig
 from selfsim.errors import ConfigError
 from selfsim.tasks.recommend.baselines import CooccurrenceRecommender
-from selfsim.training.sequence import ScoreFunction, rank_targets, ranking_metrics
+from selfsim.training.ranking import ScoreFunction, rank_targets, ranking_metrics
+from selfsim.training.sequence import (
+    SequenceTrainingConfig,
+    SequenceTrainingResult,
+    model_scores,
+    train_sequence_model,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,10 @@ class BlendChoice:
     weight: float
     validation: dict[float, float]
 
+    def rounded_validation(self) -> dict[str, float]:
+        """The validation metric of every weight tried, keyed by the weight as text, to 4 places (for JSON)."""
+        return {str(w): round(v, 4) for w, v in self.validation.items()}
+
 
 def choose_blend_weight(model_score: ScoreFunction, split: LeaveOneOutSplit, config: BlendConfig = BlendConfig(),
                         window: int = 3, batch_size: int = 1024) -> BlendChoice:
@@ -77,3 +90,28 @@ def choose_blend_weight(model_score: ScoreFunction, split: LeaveOneOutSplit, con
         found[weight] = ranking_metrics(ranks)[config.metric]
     best = max(found, key=lambda w: (found[w], -w))
     return BlendChoice(best, found)
+
+
+@dataclass(frozen=True)
+class BlendedTraining:
+    """A sequence model trained with early stopping, its score function, and the blend weight validation chose
+    (``choice`` is None when no blend was asked for)."""
+
+    result: SequenceTrainingResult
+    score: ScoreFunction  # the model alone
+    choice: BlendChoice | None
+
+
+def train_blended(split: LeaveOneOutSplit, shape: SequenceConfig, training: SequenceTrainingConfig,
+                  blend_config: BlendConfig | None = BlendConfig(), text_vectors: np.ndarray | None = None,
+                  known_items: np.ndarray | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
+                  output_dir: str | Path | None = None, resume: bool = False) -> BlendedTraining:
+    """Train the sequence model on ``split`` (see :func:`~selfsim.training.sequence.train_sequence_model`), then
+    choose its blend weight with co-occurrence on the validation targets (:func:`choose_blend_weight`).
+
+    What ``selfsim recommend train`` and ``selfsim eval recommend`` both run.
+    """
+    result = train_sequence_model(split, shape, training, text_vectors, known_items, progress, output_dir, resume)
+    score = model_scores(result.model.eval(), training.eval_batch_size)
+    choice = None if blend_config is None else choose_blend_weight(score, split, blend_config)
+    return BlendedTraining(result, score, choice)

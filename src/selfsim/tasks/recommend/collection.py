@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +35,11 @@ from selfsim.data.interactions import (
 from selfsim.encoders.sequence import SequenceConfig, SequenceModel
 from selfsim.errors import ConfigError, InputError, NotFoundError, RecordError
 from selfsim.store.collection import Store
-from selfsim.store.interactions import InteractionStore
 from selfsim.tasks.recommend.baselines import CooccurrenceRecommender
-from selfsim.tasks.recommend.blend import BlendConfig, blend, choose_blend_weight
+from selfsim.tasks.recommend.blend import BlendConfig, blend, train_blended
 from selfsim.tasks.topics.clusters import make_clusterer
-from selfsim.training.sequence import (
-    ScoreFunction,
-    SequenceTrainingConfig,
-    SequenceTrainingResult,
-    model_scores,
-    train_sequence_model,
-)
+from selfsim.training.ranking import ScoreFunction
+from selfsim.training.sequence import SequenceTrainingConfig, SequenceTrainingResult, model_scores
 
 MODEL_DIRECTORY = "recommender"
 COOCCURRENCE_FILE = "cooccurrence.safetensors"
@@ -109,20 +103,18 @@ class Recommender:
                               "import longer histories.")
         shape = SequenceConfig(n_items=log.n_items, max_length=config.max_length, dim=config.dim, heads=config.heads,
                                blocks=config.blocks, dropout=config.dropout, id_dropout=config.id_dropout)
-        result = train_sequence_model(split, shape, config.training, text_vectors, known_items, progress,
-                                      output_dir, resume)
+        trained = train_blended(split, shape, config.training, config.blend, text_vectors, known_items, progress,
+                                output_dir, resume)
+        result, choice = trained.result, trained.choice
         notes: dict[str, Any] = {
             "best_epoch": result.best_epoch, "validation": result.best_validation, "epochs_run": result.epochs_run,
             "train_seconds": round(result.seconds, 1), "seconds_per_epoch": round(result.seconds_per_epoch, 2),
             "stopped_by": result.stopped_by, "objective": config.training.objective, "users": len(log.users),
             "interactions": log.n_interactions}
         cooccurrence, weight = None, 0.0
-        if config.blend is not None:
-            choice = choose_blend_weight(model_scores(result.model.eval(), config.training.eval_batch_size), split,
-                                         config.blend)
+        if config.blend is not None and choice is not None:
             weight = choice.weight
-            notes["blend"] = {"weight": weight, "validation_" + config.blend.metric: {
-                str(w): round(v, 4) for w, v in choice.validation.items()}}
+            notes["blend"] = {"weight": weight, "validation_" + config.blend.metric: choice.rounded_validation()}
             if weight > 0:  # served from every history, the validation and last items included
                 cooccurrence = CooccurrenceRecommender(log.n_items).fit(log.sequences)
         return cls(result.model, log.items, notes, cooccurrence, weight), result
@@ -244,7 +236,7 @@ def import_interactions(store: Store, paths: Sequence[str | Path],
     it; the error says how many) or is skipped and reported (``"skip"``).
     """
     check_interaction_files(paths, config)  # every file is checked before any is read, so a typo costs nothing
-    interactions = InteractionStore(store.database)
+    interactions = store.interactions
     report = InteractionImportReport()
     started = time.perf_counter()
     batch: list[Interaction] = []
@@ -300,7 +292,7 @@ def model_directory(store: Store) -> Path:
 def train_recommender(store: Store, config: RecommendConfig = RecommendConfig(), progress: Any = None,
                       resume: bool = False) -> tuple[Recommender, SequenceTrainingResult]:
     """Train on the collection's interactions, save the model in the collection and store user vectors."""
-    interactions = InteractionStore(store.database)
+    interactions = store.interactions
     log = interactions.log()
     known = None
     text = None
@@ -341,7 +333,7 @@ def recommend_for(store: Store, recommender: Recommender, user: str | None = Non
     if (user is None) == (history is None):
         raise ConfigError("give either a user (--user U) or a history (--history i1,i2,...), not both or neither.")
     if user is not None:
-        history = InteractionStore(store.database).history(user)
+        history = store.interactions.history(user)
         known = [item for item in history if item in recommender.index]
         if not known:
             raise NotFoundError(f"none of the items of user {user!r} are known to the recommender; retrain it "
@@ -352,14 +344,9 @@ def recommend_for(store: Store, recommender: Recommender, user: str | None = Non
 
 def user_segments(store: Store, k: int = 8, seed: int = 0) -> dict[str, int]:
     """Group users into ``k`` segments by k-means over their stored vectors: ``{user: segment}``."""
-    users, vectors = InteractionStore(store.database).user_vectors(USER_VECTORS_MODEL)
+    users, vectors = store.interactions.user_vectors(USER_VECTORS_MODEL)
     if not users:
         raise NotFoundError(f"{store.directory} has no user vectors; train the recommender first.")
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     labels = make_clusterer("kmeans", k=min(k, len(users)), seed=seed).fit(unit.astype(np.float32)).labels_
     return {user: int(label) for user, label in zip(users, labels, strict=True)}
-
-
-def with_training(config: RecommendConfig, **changes: Any) -> RecommendConfig:
-    """A copy of ``config`` whose training settings have ``changes``."""
-    return replace(config, training=replace(config.training, **changes))

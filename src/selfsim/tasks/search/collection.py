@@ -22,6 +22,7 @@ from selfsim.errors import ConfigError, FilterWarning, InputError, NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.filters import Filter, compile_filter, filter_warnings
 from selfsim.store.lexical import match_expression, query_words
+from selfsim.store.results import ItemChunk, KeywordMatch, NearestItem
 from selfsim.tasks.search.fusion import reciprocal_rank_fusion, weighted_score_fusion
 
 _KEYWORD_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="selfsim-keyword")
@@ -76,8 +77,8 @@ def search(store: Store, encoder: Encoder | Callable[[], Encoder], query: str, k
     k = _checked(query, k)
     compile_filter(filter)  # a bad filter fails here, before any model is loaded
     depth = k if mode != "hybrid" else max(k, config.candidates)
-    dense: list[tuple[int, float, int]] = []
-    keyword: list[tuple[int, float]] = []
+    dense: list[NearestItem] = []
+    keyword: list[KeywordMatch] = []
     match = match_expression(query)
     pending: Future | None = None
     if mode == "hybrid" and match:  # the keyword search runs on the other core while the query is encoded
@@ -91,7 +92,7 @@ def search(store: Store, encoder: Encoder | Callable[[], Encoder], query: str, k
     if pending is not None:
         keyword = pending.result()
 
-    dense_ranked = [(key, score) for key, score, _ in dense]
+    dense_ranked = [(hit.key, hit.score) for hit in dense]
     if mode == "dense":
         fused = dense_ranked
     elif mode == "keyword":
@@ -120,8 +121,8 @@ def neighbours(store: Store, item_id: str, k: int = 10) -> list[Hit]:
     if vector is None:
         raise NotFoundError(f"no item with id {item_id!r} in {store.directory}; check the id.")
     own = store.get(item_id)
-    found = [hit for hit in store.nearest_items(vector, k + 1) if own is None or hit[0] != own.key][:k]
-    return _hits(store, "", [(key, score) for key, score, _ in found], found, [], None)
+    found = [hit for hit in store.nearest_items(vector, k + 1) if own is None or hit.key != own.key][:k]
+    return _hits(store, "", [(hit.key, hit.score) for hit in found], found, [], None)
 
 
 def _checked(query: Any, k: Any) -> int:
@@ -143,8 +144,8 @@ def _checked(query: Any, k: Any) -> int:
     return min(int(k), _MAX_K)
 
 
-def _hits(store: Store, query: str, top: list, dense: list[tuple[int, float, int]],
-          keyword: list[tuple[int, float]], filter: Filter | None) -> list[Hit]:
+def _hits(store: Store, query: str, top: list, dense: list[NearestItem],
+          keyword: list[KeywordMatch], filter: Filter | None) -> list[Hit]:
     keys = [key for key, _ in top]
     # Another process may change an item between ranking and reading it: read the items and their
     # chunks in one snapshot and drop any that no longer pass the filter, so a hit always shows a
@@ -160,12 +161,12 @@ def _hits(store: Store, query: str, top: list, dense: list[tuple[int, float, int
         item = items.get(key)
         if item is None:
             continue  # deleted, or changed to fail the filter, by another writer since ranking
-        item_chunks = chunks.get(key) or [(0, 0, 0, len(item.text))]
+        item_chunks = chunks.get(key) or [ItemChunk(0, 0, 0, len(item.text))]
         signals: dict[str, Signal] = {}
         if key in dense_at:
             rank, dense_score, chunk_id = dense_at[key]
             signals["dense"] = Signal(rank, dense_score)
-            chosen = next((c for c in item_chunks if c[0] == chunk_id), item_chunks[0])
+            chosen = next((c for c in item_chunks if c.chunk_id == chunk_id), item_chunks[0])
         else:
             chosen = _best_keyword_chunk(item.text, item_chunks, words)
         if key in keyword_at:
@@ -176,15 +177,14 @@ def _hits(store: Store, query: str, top: list, dense: list[tuple[int, float, int
     return hits
 
 
-def _best_keyword_chunk(text: str, chunks: list[tuple[int, int, int, int]],
-                        words: list[str]) -> tuple[int, int, int, int]:
+def _best_keyword_chunk(text: str, chunks: list[ItemChunk], words: list[str]) -> ItemChunk:
     """The chunk sharing the most query words; word stems are approximated by 5-letter prefixes."""
     if len(chunks) == 1 or not words:
         return chunks[0]
     stems = {w[:5] for w in words}
 
-    def overlap(chunk: tuple[int, int, int, int]) -> int:
-        lowered = text[chunk[2]:chunk[3]].lower()
+    def overlap(chunk: ItemChunk) -> int:
+        lowered = text[chunk.start:chunk.end].lower()
         return sum(stem in lowered for stem in stems)
 
     return max(chunks, key=overlap)
