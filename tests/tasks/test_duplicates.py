@@ -12,7 +12,7 @@ import pytest
 from selfsim import Collection
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, SelfsimError
-from selfsim.store.vectors import build_item_index
+from selfsim.indexes import build_item_index
 from selfsim.tasks.duplicates.collection import find_duplicates, write_groups
 from selfsim.tasks.duplicates.finder import (
     DuplicateFinder,

@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from selfsim.data.shingles import text_fingerprint
 from selfsim.errors import ConfigError, NotFoundError
-from selfsim.store.vectors import build_item_index
+from selfsim.indexes import build_item_index
 from selfsim.tasks.duplicates.minhash import MinHashConfig, MinHasher
 from selfsim.threads import KMEANS_PARALLEL_WORK, faiss_threads_for
 
