@@ -118,9 +118,12 @@ class ServiceConfig:
     max_page: int = 1000
     max_map_points: int = 100_000
     max_jobs_kept: int = 200  # finished jobs remembered for GET /api/jobs/{job}
+    map_method: str = "auto"  # the map's layout when a request names none: auto (UMAP if installed), umap or pca
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_batch", "max_k", "max_query_chars", "max_filters", "max_page",
                      "max_map_points", "max_jobs_kept"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1.")
+        if self.map_method not in ("auto", "umap", "pca"):
+            raise ConfigError(f"map_method must be auto, umap or pca, not {self.map_method!r}.")

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx  # the installed client (pydantic's httpx2); its API is httpx's
+import httpx
+import uvicorn
 
 from selfsim.app import Collection
 
@@ -58,3 +63,37 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running(app: Any, captured: Captured | None = None) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a background thread on a free port of 127.0.0.1 until the block ends;
+    yields the base URL once ``/api/health`` answers. ``captured`` collects the server's log meanwhile."""
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "selfsim")]
+    if captured is not None:
+        for logger in loggers:
+            logger.addHandler(captured)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="info",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base_url}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        if captured is not None:
+            for logger in loggers:
+                logger.removeHandler(captured)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -101,17 +100,6 @@ def ok(served: Any, path: str, body: Any = None, role: str = "read") -> Any:
     status, answer = call(served, path, body, role=role)
     assert status < 300, (status, answer)
     return answer
-
-
-@pytest.fixture(scope="module", autouse=True)
-def warm_map(served: Any) -> Iterator[None]:
-    """Ask for the map once as the module starts: the server's first map (UMAP's compilation) takes tens of
-    seconds, which then pass while the other tests run instead of inside the map test."""
-    path = f"/api/collections/{served.name}/map?limit=20000"
-    thread = threading.Thread(target=call, args=(served, path), name="warm-map", daemon=True)
-    thread.start()
-    yield
-    thread.join(timeout=120)
 
 
 @pytest.fixture(scope="module")

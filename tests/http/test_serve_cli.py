@@ -6,13 +6,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from live_server import running
 from typer.testing import CliRunner
 
 from selfsim.app import Collection
 from selfsim.cli import serve as serve_cli
 from selfsim.cli.main import app as cli
 from selfsim.errors import ConfigError
+from selfsim.http import create_app
 
 
 @pytest.fixture
@@ -53,3 +56,19 @@ def test_serve_warns_without_keys_and_on_open_addresses(sample_dir: Path, tmp_pa
     assert quiet.exit_code == 0 and "warning" not in quiet.stderr
     app = started[-1]["app"]
     assert [served.name for served in app.state.registry] == ["docs"]
+
+
+def test_the_web_page_is_served_and_a_missing_one_is_a_placeholder(tmp_path: Path) -> None:
+    missing = tmp_path / "no-page"
+    with running(create_app({}, static_dir=missing)) as base_url:
+        page = httpx.get(f"{base_url}/")
+        assert page.status_code == 200 and "/docs" in page.text
+        absent = httpx.get(f"{base_url}/static/app.js")
+        assert absent.status_code == 404 and "web page" in absent.json()["error"]
+        missing.mkdir()  # installed while the server runs
+        (missing / "index.html").write_text("<!doctype html><title>t</title><p>the page</p>", encoding="utf-8")
+        (missing / "app.js").write_text("console.log(1)", encoding="utf-8")
+        assert "the page" in httpx.get(f"{base_url}/").text
+        script = httpx.get(f"{base_url}/static/app.js")
+        assert script.status_code == 200 and script.text == "console.log(1)"
+        assert httpx.get(f"{base_url}/static/../conftest.py").status_code == 404

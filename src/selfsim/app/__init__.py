@@ -50,7 +50,7 @@ from selfsim.app.training import (
     training_validator,
 )
 from selfsim.app.views import explanation_html, parse_filter
-from selfsim.data.interactions import InteractionReadConfig
+from selfsim.data.interactions import Interaction, InteractionReadConfig
 from selfsim.data.posts import clean_post
 from selfsim.data.readers import count_records
 from selfsim.data.records import Record
@@ -81,8 +81,8 @@ from selfsim.training.text import TextTrainConfig, TrainReport
 __all__ = [
     "AdaptConfig", "AdaptReport", "CheckReport", "Classifier", "ClassifyConfig", "ClassifyExplainConfig",
     "Collection", "DuplicateFinder", "DuplicatesConfig", "Explanation", "Filter", "FitReport", "Hit",
-    "IngestReport", "InteractionImportReport", "InteractionReadConfig", "Item", "ItemPage", "Label", "LabelStore",
-    "MapData",
+    "IngestReport", "Interaction", "InteractionImportReport", "InteractionReadConfig", "Item", "ItemPage", "Label",
+    "LabelStore", "MapData",
     "MatchConfig", "Record", "RecordLike", "Recommendation", "RecommendConfig", "SelfTrainingConfig",
     "ShapleyConfig", "Signal", "SuggestConfig", "TextTrainConfig", "TopicConfig", "TopicExplanation",
     "TopicResult", "TopicSummary", "TrainReport", "WeakReport", "encode", "explanation_html", "load_encoder",

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from selfsim.app import RecommendConfig
+from selfsim.app import Interaction, RecommendConfig
 from selfsim.errors import InputError
 from selfsim.http.auth import Access, require
 from selfsim.http.jobs import Progress
@@ -46,7 +46,6 @@ class RecommendIn(BaseModel):
 def put_interactions(body: EventsIn, request: Request, access: Access = Depends(require("write"))) -> dict[str, int]:
     """Store events in one transaction; returns how many were new (an exact repeat is ignored)."""
     limits_of(request).batch(body.events, "events")
-    from selfsim.app import Interaction  # TODO(lead): export Interaction from selfsim.app, then import it at the top
     now = time.time()
     events = [Interaction(str(e.user), str(e.item), now + position * 1e-6 if e.timestamp is None else e.timestamp)
               for position, e in enumerate(body.events)]

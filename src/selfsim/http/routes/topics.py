@@ -154,11 +154,13 @@ def topic_items(topic: int, request: Request, access: Access = Depends(require("
 @router.get("/map", response_model=MapOut)
 def map_points(request: Request, access: Access = Depends(require("read")), field: str = "cluster",
                limit: int = 20000,
-               method: Literal["auto", "umap", "pca"] = Query(
-                   "auto", description="auto: UMAP when installed (its first map takes a while), else PCA.")
+               method: Literal["auto", "umap", "pca"] | None = Query(
+                   None, description="auto: UMAP when installed (its first map takes a while), else PCA; "
+                                     "default: the server's setting (auto unless configured)")
                ) -> dict[str, Any]:
     """2-D coordinates of the items (at most ``limit``) with their topic, and each topic's centre; computed once
     per change of the collection."""
     limits_of(request).map_points(limit)
     with access.served.reading() as collection:
-        return collection.map_points(field=field, limit=limit, method=method).to_dict()
+        return collection.map_points(field=field, limit=limit,
+                                     method=method or request.app.state.config.map_method).to_dict()
