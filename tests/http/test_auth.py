@@ -108,7 +108,10 @@ def test_a_key_opens_only_its_own_collection(start_server: Callable[..., Server]
         assert [c["name"] for c in client.get("/api/collections").json()["collections"]] == ["main"]
         refused = client.get("/api/collections/other/items")
         assert refused.status_code == 401 and "'other'" in refused.json()["error"]
-        assert client.get("/api/collections/nowhere").status_code == 404
+        missing = client.get("/api/collections/nowhere")
+        assert missing.status_code == 404 and "other" not in missing.json()["error"]  # served names never listed
+    with two.client(key="ss_000000000000_" + "0" * 64) as client:  # a wrong key: unknown names look the same
+        assert client.get("/api/collections/nowhere").status_code == 401
     with two.client("write") as client:
         job = client.post(two.url("/topics"), json={"filter": ["area=no such area"]}).json()["job"]
         assert client.get(f"/api/jobs/{job}").status_code == 200

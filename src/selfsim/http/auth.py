@@ -76,8 +76,13 @@ def require(role: str) -> Callable[..., Access]:
 
     def dependency(request: Request, collection: str = Path(description="A collection the service serves."),
                    credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Access:
-        served = registry_of(request).get(collection)
         key = presented_key(credentials)
+        registry = registry_of(request)
+        if collection not in registry.by_name and not any(verify(other, key) for other in registry):
+            # Without a key that opens something here, an unknown name and a wrong key look the same,
+            # so the names of what is served cannot be probed.
+            raise unauthorized(f"this API key does not open the collection {collection!r}; use a key made for it.")
+        served = registry.get(collection)
         record = verify(served, key)
         if record is None:
             raise unauthorized(f"this API key does not open the collection {collection!r} (it is unknown there "

@@ -109,9 +109,8 @@ class Registry:
         """The collection called ``name``; a :class:`NotFoundError` that lists the names otherwise."""
         served = self.by_name.get(name)
         if served is None:
-            known = ", ".join(sorted(self.by_name)) or "none"
-            raise NotFoundError(f"no collection called {name!r} is served here (served: {known}); "
-                                "check the name in the URL.")
+            raise NotFoundError(f"no collection called {name!r} is served here; check the name in the URL "
+                                "(GET /api/collections lists the ones your key opens).")
         return served
 
     def __iter__(self) -> Iterator[ServedCollection]:
