@@ -25,6 +25,12 @@ seeds. Methods:
 
 The fine-tune runs once per draw; ``finetune``, ``finetune+self-train`` and
 ``finetune+weak`` all use that one encoder.
+
+Every method is one configuration of the few-label classifier that ``selfsim
+classify fit`` trains too (:class:`selfsim.tasks.classify.estimator.FewLabelClassifier`;
+:func:`method_config` says which), and the fine-tune is the same step before it
+(:func:`selfsim.training.setfit.finetune_encoder`), so the evaluation scores what
+users run.
 """
 
 from __future__ import annotations
@@ -44,12 +50,12 @@ import numpy as np
 from selfsim.data.readers import read_jsonl
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, NotFoundError, RecordError
-from selfsim.tasks.classify.label_model import ABSTAIN
-from selfsim.tasks.classify.probe import LinearProbe, ProbeConfig
-from selfsim.tasks.classify.propagation import LabelPropagation, PropagationConfig
-from selfsim.tasks.classify.self_training import SelfTrainer, SelfTrainingConfig
-from selfsim.tasks.classify.weak import Labelled, LabellingFunction, WeakLabeller
-from selfsim.training.setfit import ContrastiveFinetuneConfig, FinetuneReport, contrastive_finetune
+from selfsim.tasks.classify.estimator import FewLabelClassifier, FewLabelConfig, WeakLabels, weak_labels_from_votes
+from selfsim.tasks.classify.probe import ProbeConfig
+from selfsim.tasks.classify.propagation import PropagationConfig
+from selfsim.tasks.classify.self_training import SelfTrainingConfig
+from selfsim.tasks.classify.weak import Labelled, LabellingFunction, apply_functions
+from selfsim.training.setfit import ContrastiveFinetuneConfig, FinetuneReport, finetune_encoder
 
 METHODS = ("probe", "self-train", "propagation", "finetune", "finetune+self-train", "weak", "finetune+weak")
 WEAK_METHODS = ("weak", "finetune+weak")  # these need labelling functions
@@ -219,133 +225,119 @@ def evaluate_few_labels(train_texts: Sequence[str], train_labels: Sequence[str],
             rest = np.setdiff1d(np.arange(len(pool_texts)), labelled)
             unlabelled = np.concatenate([pool_vectors[rest], extra_vectors])
             x, y = pool_vectors[labelled], pool_labels[labelled]
-            frozen = _FrozenRun(x, y, unlabelled, test_vectors, test_gold, config, seed)
+            draw = _Draw(y, test_gold, config, seed)
             for method in ("probe", "self-train", "propagation"):
                 if method in config.methods:
-                    frozen.run(method, by_method[method])
+                    model = draw.score(method, by_method[method], x, unlabelled, test_vectors)
+                    if method == "self-train":
+                        by_method[method].notes.append(
+                            f"seed {seed}: kept round {model.best_round_} of {len(model.rounds_) - 1}, "
+                            f"{len(model.pseudo_index_)} pseudo-labels")
             texts = [pool_texts[i] for i in labelled]
             unlabelled_texts = [pool_texts[i] for i in rest] + list(extra_unlabelled)
             weak = None
             if any(m in WEAK_METHODS for m in config.methods):
-                weak = weak_labels(functions, texts, x, y, unlabelled_texts, unlabelled, np.unique(pool_labels))
+                weak = _weak_labels(functions, texts, x, y, unlabelled_texts, unlabelled)
                 if "weak" in by_method:
-                    frozen.run_weak(weak, by_method["weak"])
+                    draw.score("weak", by_method["weak"], x, unlabelled, test_vectors, weak[0], weak[1])
+                    by_method["weak"].notes.append(f"seed {seed}: {weak[0].describe()}")
             if any(m in FINETUNE_METHODS for m in config.methods):
-                _finetune_run(encoder, texts, unlabelled_texts, len(extra_unlabelled), test_texts, frozen, weak,
-                              by_method)
+                _finetune_run(encoder, texts, unlabelled_texts, len(extra_unlabelled), test_texts,
+                              draw, (x, unlabelled, test_vectors), weak, by_method)
             say(f"{k:>3} per class, seed {seed}: " + ", ".join(
                 f"{m} {100 * r.accuracy[-1]:.1f}" for m, r in by_method.items() if len(r.accuracy) > seed))
         results.extend(by_method.values())
     return results
 
 
-class _FrozenRun:
-    """The methods that keep the encoder frozen, on one labelled draw."""
+def method_config(method: str, config: FewLabelsConfig, seed: int) -> FewLabelConfig:
+    """The few-label classifier's settings for ``method`` on the draw of ``seed``: the growth the method names
+    (``finetune+...`` methods: the part after the fine-tune), no held-out measurement (the test set scores)."""
+    growth = method.removeprefix("finetune").removeprefix("+")
+    semi = growth if growth in ("self-train", "propagation") else "none"
+    return FewLabelConfig(semi=semi, probe=config.probe,  # type: ignore[arg-type]
+                          self_training=_seeded(config.self_training, seed), propagation=config.propagation,
+                          held_out=False)
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, unlabelled: np.ndarray, test_x: np.ndarray,
-                 test_y: np.ndarray, config: FewLabelsConfig, seed: int) -> None:
-        self.x, self.y, self.unlabelled, self.test_x, self.test_y = x, y, unlabelled, test_x, test_y
-        self.config, self.seed = config, seed
 
-    def run(self, method: str, result: MethodResult) -> None:
+def fit_method(method: str, vectors: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray,
+               config: FewLabelsConfig = FewLabelsConfig(), seed: int = 0,
+               weak: WeakLabels | None = None) -> FewLabelClassifier:
+    """The few-label classifier ``method`` trains on one draw: labelled ``vectors``/``labels``, ``unlabelled``
+    vectors, and for the weak methods the ``weak`` labels of unlabelled rows."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; use one of {', '.join(METHODS)}.")
+    if method in WEAK_METHODS and weak is None:
+        raise ConfigError(f"the method {method!r} needs weak labels; apply labelling functions first.")
+    return FewLabelClassifier(method_config(method, config, seed)).fit(
+        vectors, labels, unlabelled=unlabelled, weak_labels=weak if method in WEAK_METHODS else None)
+
+
+class _Draw:
+    """One labelled draw's classes, the test set's gold classes and the run's settings: scores methods."""
+
+    def __init__(self, y: np.ndarray, test_y: np.ndarray, config: FewLabelsConfig, seed: int) -> None:
+        self.y, self.test_y, self.config, self.seed = y, test_y, config, seed
+
+    def score(self, method: str, result: MethodResult, x: np.ndarray, unlabelled: np.ndarray, test_x: np.ndarray,
+              weak: WeakLabels | None = None, seconds: float = 0.0) -> FewLabelClassifier:
+        """Fit ``method`` on ``x`` (the draw's vectors) and score it on ``test_x``; ``seconds`` already spent on
+        it (embedding, weak labels) count towards its time."""
         started = time.perf_counter()
-        if method == "probe":
-            model: Any = LinearProbe(self.config.probe).fit(self.x, self.y)
-        elif method == "self-train":
-            model = SelfTrainer(_seeded(self.config.self_training, self.seed), self.config.probe).fit(
-                self.x, self.y, self.unlabelled)
-            result.notes.append(f"seed {self.seed}: kept round {model.best_round_} of {len(model.rounds_) - 1}, "
-                                f"{len(model.pseudo_index_)} pseudo-labels")
-        else:
-            model = LabelPropagation(self.config.propagation, self.config.probe).fit(self.x, self.y, self.unlabelled)
-        _score(result, model.predict(self.test_x), self.test_y, time.perf_counter() - started)
-
-    def run_weak(self, weak: WeakLabels, result: MethodResult) -> None:
-        started = time.perf_counter()
-        probe = _weighted_probe(self.config.probe, self.x, self.y, self.unlabelled[weak.index], weak)
-        _score(result, probe.predict(self.test_x), self.test_y, weak.seconds + time.perf_counter() - started)
-        result.notes.append(f"seed {self.seed}: {weak.describe()}")
+        model = fit_method(method, x, self.y, unlabelled, self.config, self.seed, weak)
+        _score(result, model.predict(test_x), self.test_y, seconds + time.perf_counter() - started)
+        return model
 
 
-@dataclass(frozen=True)
-class WeakLabels:
-    """The label model's verdict on the unlabelled texts some function voted on."""
-
-    index: np.ndarray  # (W,) positions in the unlabelled texts
-    labels: np.ndarray  # (W,) class names
-    confidence: np.ndarray  # (W,) the label model's probability of that class
-    seconds: float
-
-    def describe(self) -> str:
-        """How many texts were weakly labelled, per class, and how confidently."""
-        names, counts = np.unique(self.labels, return_counts=True)
-        spread = ", ".join(f"{n}: {c}" for n, c in zip(names, counts, strict=True))
-        mean = float(self.confidence.mean()) if len(self.confidence) else 0.0
-        return f"{len(self.index)} weak labels ({spread}), mean confidence {mean:.2f}"
-
-
-def weak_labels(functions: Sequence[LabellingFunction], texts: Sequence[str], x: np.ndarray, y: np.ndarray,
-                unlabelled_texts: Sequence[str], unlabelled: np.ndarray, classes: np.ndarray) -> WeakLabels:
-    """Apply ``functions`` to the labelled and unlabelled texts, fit a Dawid–Skene label model on the votes
-    with the labelled texts' classes clamped, and label every unlabelled text at least one function voted on."""
+def _weak_labels(functions: Sequence[LabellingFunction], texts: Sequence[str], x: np.ndarray, y: np.ndarray,
+                 unlabelled_texts: Sequence[str], unlabelled: np.ndarray) -> tuple[WeakLabels, float]:
+    """Apply ``functions`` to the labelled and unlabelled texts and combine their votes (a Dawid–Skene label
+    model with the labelled texts' classes clamped) into weak labels of every unlabelled text at least one
+    function voted on; with the seconds it took."""
     started = time.perf_counter()
-    names = [str(c) for c in classes]
+    classes = np.unique(y)
     ids = [f"labelled-{i}" for i in range(len(texts))] + [f"unlabelled-{i}" for i in range(len(unlabelled_texts))]
-    vectors = np.concatenate([x, unlabelled])
-    known = np.concatenate([np.searchsorted(classes, y), np.full(len(unlabelled_texts), ABSTAIN)])
-    labeller = WeakLabeller(functions, names).fit(ids, [*texts, *unlabelled_texts], vectors,
-                                                  Labelled(ids[:len(texts)], x, [str(label) for label in y]), known)
-    index = np.flatnonzero(labeller.covered_[len(texts):])
-    probabilities = labeller.probabilities_[len(texts):][index]
-    best = probabilities.argmax(axis=1)
-    return WeakLabels(index, classes[best], probabilities[np.arange(len(best)), best],
-                      time.perf_counter() - started)
-
-
-def _weighted_probe(config: ProbeConfig, x: np.ndarray, y: np.ndarray, weak_x: np.ndarray,
-                    weak: WeakLabels) -> LinearProbe:
-    """The probe on drawn plus weak labels, a weak label weighted by its confidence; calibrated on the drawn."""
-    vectors = np.concatenate([x, weak_x])
-    weights = np.concatenate([np.ones(len(y)), weak.confidence])
-    trusted = np.arange(len(vectors)) < len(y)
-    return LinearProbe(config).fit(vectors, np.concatenate([y, weak.labels]), sample_weight=weights,
-                                   trusted=trusted)
+    votes = apply_functions(functions, ids, [*texts, *unlabelled_texts], [str(c) for c in classes],
+                            np.concatenate([x, unlabelled]),
+                            Labelled(ids[:len(texts)], x, [str(label) for label in y]))
+    return weak_labels_from_votes(votes, y, classes), time.perf_counter() - started
 
 
 def _finetune_run(encoder: Encoder, texts: list[str], unlabelled_texts: list[str], extra_count: int,
-                  test_texts: Sequence[str], frozen: _FrozenRun, weak: WeakLabels | None,
-                  by_method: dict[str, MethodResult]) -> None:
-    """Fine-tune the encoder on one draw's labels, then score every fine-tune method of ``by_method`` with it."""
-    config, seed, y = frozen.config, frozen.seed, frozen.y
+                  test_texts: Sequence[str], draw: _Draw, frozen: tuple[np.ndarray, np.ndarray, np.ndarray],
+                  weak: tuple[WeakLabels, float] | None, by_method: dict[str, MethodResult]) -> None:
+    """Fine-tune the encoder on one draw's labels, then score every fine-tune method of ``by_method`` with it;
+    ``frozen`` holds the draw's, the unlabelled and the test vectors from the frozen encoder."""
+    config, seed, y = draw.config, draw.seed, draw.y
+    frozen_x, frozen_unlabelled, frozen_test_x = frozen
     started = time.perf_counter()
     with _finetuned(encoder, texts, y, config, seed) as (tuned, report):
         x = tuned.encode(texts, batch_size=64)
         test_x = tuned.encode(list(test_texts), batch_size=64)
         base_seconds = time.perf_counter() - started
         if "finetune" in by_method:
-            started = time.perf_counter()
-            probe = LinearProbe(config.probe).fit(x, y)
-            _score(by_method["finetune"], probe.predict(test_x), frozen.test_y,
-                   base_seconds + time.perf_counter() - started)
+            draw.score("finetune", by_method["finetune"], x, x[:0], test_x, seconds=base_seconds)
             by_method["finetune"].notes.append(f"seed {seed}: {report.steps} steps, loss {report.first_loss:.3f} -> "
                                                f"{report.last_loss:.3f}, {report.seconds:.0f} s")
         if "finetune+self-train" in by_method:
             started = time.perf_counter()
             unlabelled = tuned.encode(_finetune_pool(unlabelled_texts, extra_count, config.finetune_pool, seed),
                                       batch_size=64)
-            trainer = SelfTrainer(_seeded(config.self_training, seed), config.probe).fit(x, y, unlabelled)
-            _score(by_method["finetune+self-train"], trainer.predict(test_x), frozen.test_y,
-                   base_seconds + time.perf_counter() - started)
+            model = draw.score("finetune+self-train", by_method["finetune+self-train"], x, unlabelled, test_x,
+                               seconds=base_seconds + time.perf_counter() - started)
             by_method["finetune+self-train"].notes.append(
-                f"seed {seed}: kept round {trainer.best_round_}, {len(trainer.pseudo_index_)} pseudo-labels")
+                f"seed {seed}: kept round {model.best_round_}, {len(model.pseudo_index_)} pseudo-labels")
         if "finetune+weak" in by_method and weak is not None:
+            labels, weak_seconds = weak
             started = time.perf_counter()
-            weak_x = tuned.encode([unlabelled_texts[i] for i in weak.index], batch_size=64)
-            probe = _weighted_probe(config.probe, _side_by_side(frozen.x, x), y,
-                                    _side_by_side(frozen.unlabelled[weak.index], weak_x), weak)
-            _score(by_method["finetune+weak"], probe.predict(_side_by_side(frozen.test_x, test_x)), frozen.test_y,
-                   weak.seconds + base_seconds + time.perf_counter() - started)
-            by_method["finetune+weak"].notes.append(f"seed {seed}: {weak.describe()}; encoder fine-tuned on the "
+            weak_x = tuned.encode([unlabelled_texts[i] for i in labels.index], batch_size=64)
+            # Only the weakly labelled unlabelled texts are embedded with the fine-tuned encoder; they are the
+            # unlabelled rows here, so the weak labels index them in order.
+            covered = WeakLabels(np.arange(len(labels.index)), labels.labels, labels.confidence)
+            draw.score("finetune+weak", by_method["finetune+weak"], _side_by_side(frozen_x, x),
+                       _side_by_side(frozen_unlabelled[labels.index], weak_x), _side_by_side(frozen_test_x, test_x),
+                       covered, weak_seconds + base_seconds + time.perf_counter() - started)
+            by_method["finetune+weak"].notes.append(f"seed {seed}: {labels.describe()}; encoder fine-tuned on the "
                                                     f"{len(texts)} drawn labels, {report.steps} steps")
 
 
@@ -358,16 +350,10 @@ def _side_by_side(frozen: np.ndarray, tuned: np.ndarray) -> np.ndarray:
 def _finetuned(encoder: Encoder, texts: list[str], labels: np.ndarray, config: FewLabelsConfig,
                seed: int) -> Iterator[tuple[Encoder, FinetuneReport]]:
     """The encoder contrastively fine-tuned on ``texts``/``labels`` in a scratch directory, removed afterwards."""
-    from selfsim.encoders.sentence import SentenceEncoder
-
-    model_dir = getattr(encoder, "model_dir", None)
-    if model_dir is None:
-        raise ConfigError("the contrastive fine-tune needs a sentence-transformers encoder; drop the finetune "
-                          "methods or use one.")
     scratch = Path(tempfile.mkdtemp(prefix="selfsim-setfit-"))
     try:
-        report = contrastive_finetune(model_dir, texts, labels, scratch / "model", _seeded(config.finetune, seed))
-        yield SentenceEncoder(report.model_dir, name="finetuned"), report
+        yield finetune_encoder(encoder, texts, labels, scratch / "model", _seeded(config.finetune, seed),
+                               advice="drop the finetune methods or use one.")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -23,36 +23,29 @@ from typing import Any, Literal
 import numpy as np
 
 from selfsim.encoders.base import Encoder
-from selfsim.errors import ConfigError, NotFoundError
+from selfsim.errors import NotFoundError
 from selfsim.store.collection import Store
 from selfsim.store.labels import Label
 from selfsim.tasks.classify.active import SuggestConfig, margins, suggest
+from selfsim.tasks.classify.estimator import FewLabelClassifier, FewLabelConfig
 from selfsim.tasks.classify.label_model import ABSTAIN, DawidSkene, MajorityVote
 from selfsim.tasks.classify.probe import HeldOutAccuracy, LinearProbe, ProbeConfig, TrainingDataError, held_out_accuracy
-from selfsim.tasks.classify.propagation import LabelPropagation, PropagationConfig
-from selfsim.tasks.classify.self_training import RoundReport, SelfTrainer, SelfTrainingConfig
+from selfsim.tasks.classify.self_training import RoundReport
 from selfsim.tasks.classify.weak import FunctionReport, Labelled, LabellingFunction, WeakLabeller, analyse
-from selfsim.training.setfit import ContrastiveFinetuneConfig, contrastive_finetune
+from selfsim.training.setfit import ContrastiveFinetuneConfig, finetune_encoder, finetune_rows
 
 CLASSIFIERS_DIR = "classifiers"
-SemiSupervision = Literal["none", "self-train", "propagation"]
 
 
 @dataclass(frozen=True)
-class ClassifyConfig:
-    """How ``fit`` trains: the head, an optional contrastive fine-tune first, and semi-supervision.
-
-    ``sources`` are the label sources trained on (human labels, plus weak
-    labels when present); ``semi`` picks self-training or label propagation
-    over the collection's unlabelled items.
-    """
+class ClassifyConfig(FewLabelConfig):
+    """How ``fit`` trains: the few-label classifier's settings (the head, ``semi``-supervision over the
+    collection's unlabelled items, the held-out measurement), plus which label ``sources`` it learns from (human
+    labels, and the weak labels ``weak_label`` stored, so ``combine`` is not used here) and an optional
+    contrastive fine-tune of the encoder first."""
 
     sources: tuple[str, ...] = ("human", "weak")
-    semi: SemiSupervision = "none"
     finetune: bool = False
-    probe: ProbeConfig = ProbeConfig()
-    self_training: SelfTrainingConfig = SelfTrainingConfig()
-    propagation: PropagationConfig = PropagationConfig()
     contrastive: ContrastiveFinetuneConfig = ContrastiveFinetuneConfig()
 
 
@@ -93,8 +86,11 @@ def fit(store: Store, encoder: Encoder | None, task: str, config: ClassifyConfig
         progress: Any = None) -> FitReport:
     """Train the classifier of ``task`` on its labels and write predictions for every item back.
 
-    ``encoder`` is needed only for the contrastive fine-tune (it must be a
-    sentence-transformers model); everything else uses the stored vectors.
+    The labels (human ones trusted, weak ones weighted by their confidence),
+    the collection's other items as unlabelled and ``config`` go to one
+    :class:`FewLabelClassifier`. ``encoder`` is needed only for the contrastive
+    fine-tune (it must be a sentence-transformers model); everything else uses
+    the stored vectors.
     """
     started = time.perf_counter()
     labels_store = store.labels
@@ -108,56 +104,38 @@ def fit(store: Store, encoder: Encoder | None, task: str, config: ClassifyConfig
     y = np.asarray([label.label for label in labelled])
     weight = np.asarray([label.confidence for label in labelled], dtype=np.float64)
     trusted = np.asarray([label.source == "human" for label in labelled])
-    # Judged on the stored vectors even with --finetune: the fine-tuned encoder has seen every label, so a
-    # head on its vectors would be graded on what it learned from (and random labels would look learned).
-    held_out = held_out_accuracy(vectors[rows], y, config.probe, weight, trusted)
-    if config.finetune and held_out.accuracy is not None:
-        held_out = replace(held_out, note="measured on the stored vectors: the fine-tuned encoder saw every label")
+    stored = vectors[rows]
     target = classifier_dir(store, task)
     finetune_steps = finetune_labels = 0
     if config.finetune:
-        model_dir = getattr(encoder, "model_dir", None)
-        if model_dir is None:
-            raise ConfigError("--finetune needs the collection's sentence-transformers encoder; open the collection "
-                              "with its model or leave --finetune out.")
-        tune_on = _finetune_rows(labelled, y)
+        tune_on = finetune_rows(y, trusted)
         texts = [store.get(labelled[i].item_id).text for i in tune_on]  # type: ignore[union-attr]
-        report = contrastive_finetune(model_dir, texts, y[tune_on], target / "encoder", config.contrastive, progress)
+        tuned, report = finetune_encoder(encoder, texts, y[tune_on], target / "encoder", config.contrastive,
+                                         progress, name=f"{task}-finetuned",
+                                         advice="open the collection with its model or leave --finetune out.")
         finetune_steps, finetune_labels = report.steps, len(tune_on)
-        from selfsim.encoders.sentence import SentenceEncoder
-
-        tuned = SentenceEncoder(report.model_dir, name=f"{task}-finetuned")
         items = list(store.iterate())
         vectors = tuned.encode([item.text for item in items], batch_size=64)
         ids = [item.id for item in items]
         row_of = {item_id: row for row, item_id in enumerate(ids)}
         rows = np.asarray([row_of[label.item_id] for label in labelled])
     unlabelled_rows = np.setdiff1d(np.arange(len(ids)), rows)
-    x = vectors[rows]
-    rounds: list[RoundReport] = []
-    best_round = 0
-    pseudo: list[Label] = []
     shutil.rmtree(target / "rounds", ignore_errors=True)  # rounds of an earlier fit are not this one's
     if not config.finetune:  # an earlier --finetune's encoder would otherwise feed this head vectors it never saw
         shutil.rmtree(target / "encoder", ignore_errors=True)
-    if config.semi == "self-train":
-        trainer = SelfTrainer(config.self_training, config.probe, checkpoint_dir=target / "rounds")
-        trainer.fit(x, y, vectors[unlabelled_rows])
-        model: Any = trainer.probe_
-        rounds, best_round = trainer.rounds_, trainer.best_round_
-        pseudo = [Label(ids[unlabelled_rows[r]], str(c), "pseudo", float(p)) for r, c, p in
-                  zip(trainer.pseudo_index_, trainer.pseudo_labels_, trainer.pseudo_confidence_, strict=True)]
-    elif config.semi == "propagation":
-        propagation = LabelPropagation(config.propagation, config.probe).fit(x, y, vectors[unlabelled_rows])
-        model = propagation.probe_
-        confidence = propagation.propagated_.max(axis=1)
-        pseudo = [Label(ids[unlabelled_rows[r]], str(c), "pseudo", float(confidence[r])) for r, c in
-                  zip(propagation.pseudo_index_, propagation.pseudo_labels_, strict=True)]
-    else:
-        model = LinearProbe(config.probe).fit(x, y, sample_weight=weight, trusted=trusted)
-    model.save(target, extra={"task": task, "finetuned_encoder": config.finetune,
-                              "trained_on": {"labels": len(labelled), "pseudo": len(pseudo)},
-                              "held_out": held_out.to_dict()})
+    # Judged on the stored vectors even with --finetune: the fine-tuned encoder has seen every label, so a
+    # head on its vectors would be graded on what it learned from (and random labels would look learned).
+    model = FewLabelClassifier(config, checkpoint_dir=target / "rounds").fit(
+        vectors[rows], y, trusted=trusted, weights=weight, unlabelled=vectors[unlabelled_rows],
+        held_out_vectors=stored)
+    held_out = model.held_out_ or HeldOutAccuracy(note="held-out accuracy not measured (held_out is off).")
+    if config.finetune and held_out.accuracy is not None:
+        held_out = replace(held_out, note="measured on the stored vectors: the fine-tuned encoder saw every label")
+    pseudo = [Label(ids[unlabelled_rows[r]], str(c), "pseudo", float(p)) for r, c, p in
+              zip(model.pseudo_index_, model.pseudo_labels_, model.pseudo_confidence_, strict=True)]
+    model.head_.save(target, extra={"task": task, "finetuned_encoder": config.finetune,
+                                    "trained_on": {"labels": len(labelled), "pseudo": len(pseudo)},
+                                    "held_out": held_out.to_dict()})
     probabilities = model.predict_proba(vectors)
     predictions = _prediction_labels(ids, model.classes_, probabilities)
     labels_store.put(task, predictions, replace_source=True)
@@ -165,21 +143,8 @@ def fit(store: Store, encoder: Encoder | None, task: str, config: ClassifyConfig
     if pseudo:
         labels_store.put(task, pseudo, replace_source=True)
     return FitReport(task, [str(c) for c in model.classes_], len(labelled), len(unlabelled_rows), len(predictions),
-                     len(pseudo), rounds, best_round, finetune_steps, finetune_labels, str(target),
+                     len(pseudo), model.rounds_, model.best_round_, finetune_steps, finetune_labels, str(target),
                      time.perf_counter() - started, held_out, held_out.warning)
-
-
-def _finetune_rows(labelled: Sequence[Label], y: np.ndarray) -> np.ndarray:
-    """The labels the contrastive fine-tune learns from: the human ones when they cover two classes, else all.
-
-    Pairs from weak labels teach the encoder their mistakes; the head can weigh
-    them by confidence instead. Measured on SST-2 (64 labels per class, 3
-    draws, 4,150 weak labels): fine-tuning on the human labels alone and then
-    fitting the head on all of them beat fine-tuning on the human labels plus
-    512 confident weak ones by a point (``docs/classify.md``).
-    """
-    human = np.flatnonzero([label.source == "human" for label in labelled])
-    return human if len(np.unique(y[human])) >= 2 else np.arange(len(labelled))
 
 
 def load_classifier(store: Store, task: str) -> tuple[LinearProbe, Path | None]:

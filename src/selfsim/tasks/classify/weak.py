@@ -266,9 +266,20 @@ def apply_functions(functions: Sequence[LabellingFunction], ids: Sequence[str], 
     return votes
 
 
+def fit_combiner(votes: np.ndarray, n_classes: int, combine: Literal["label-model", "majority"] = "label-model",
+                 known: np.ndarray | None = None) -> DawidSkene | MajorityVote:
+    """The combiner ``combine`` names, fitted on ``votes`` (N, F); ``known`` (N,) clamps the class index of
+    items whose class is known (-1 elsewhere; the label model only)."""
+    if combine == "label-model":
+        return DawidSkene(n_classes).fit(votes, known=known)
+    if combine == "majority":
+        return MajorityVote(n_classes).fit(votes)
+    raise ConfigError(f"unknown way to combine votes {combine!r}; use label-model or majority.")
+
+
 class WeakLabeller:
-    """Labelling functions' votes combined into probabilistic labels: the weak supervision both
-    ``classify weak`` (over a collection) and ``eval classify`` (over a labelled draw) run.
+    """Labelling functions' votes combined into probabilistic labels: the weak supervision ``classify weak``
+    runs over a collection (the few-label classifier combines votes it is given the same way).
 
     ``combine`` is ``label-model`` (Dawid–Skene) or ``majority``. :meth:`fit` sets ``votes_`` (N, F) class
     indices into ``classes`` (-1 abstains), ``model_`` (the fitted combiner), ``probabilities_`` (N, C) and
@@ -286,10 +297,7 @@ class WeakLabeller:
         """Apply the functions to the items and fit the combiner on their votes; ``known`` (N,) clamps the class
         index of items whose class is known (-1 elsewhere; the label model only)."""
         self.votes_ = apply_functions(self.functions, ids, texts, self.classes, vectors, labelled)
-        if self.combine == "label-model":
-            self.model_: DawidSkene | MajorityVote = DawidSkene(len(self.classes)).fit(self.votes_, known=known)
-        else:
-            self.model_ = MajorityVote(len(self.classes)).fit(self.votes_)
+        self.model_ = fit_combiner(self.votes_, len(self.classes), self.combine, known)
         self.probabilities_ = self.model_.predict_proba(self.votes_)
         self.covered_ = (self.votes_ != ABSTAIN).any(axis=1)
         return self
