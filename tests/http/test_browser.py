@@ -102,6 +102,24 @@ def ok(served: Any, path: str, body: Any = None, role: str = "read") -> Any:
     return answer
 
 
+def finished(served: Any, job: str, what: str) -> dict[str, Any]:
+    """The state of ``job`` once it is done (polled; fails the test if it fails or takes over two minutes)."""
+    deadline = time.monotonic() + 120
+    while True:
+        state = ok(served, f"/api/jobs/{job}")
+        if state["state"] == "done":
+            return state
+        assert state["state"] != "failed", state["error"]
+        assert time.monotonic() < deadline, f"{what} took over two minutes"
+        time.sleep(0.1)
+
+
+def open_item(page: Page, served: Any, item_id: str) -> None:
+    """Go to the page of ``item_id`` (signed in) and wait for it."""
+    page.goto(f"/#/c/{served.name}/item/{item_id}")
+    expect(page.locator("#item")).to_have_attribute("data-id", item_id)
+
+
 @pytest.fixture(scope="module")
 def topics(served: Any) -> list[dict[str, Any]]:
     """The collection's topics, fitted through the API with the write key when there are none yet."""
@@ -109,15 +127,7 @@ def topics(served: Any) -> list[dict[str, Any]]:
     listed = ok(served, topics_path)["topics"]
     if listed:
         return listed
-    job = ok(served, topics_path, {}, role="write")["job"]
-    deadline = time.monotonic() + 120
-    while True:
-        state = ok(served, f"/api/jobs/{job}")
-        if state["state"] == "done":
-            break
-        assert state["state"] != "failed", state["error"]
-        assert time.monotonic() < deadline, "fitting topics took over two minutes"
-        time.sleep(0.2)
+    finished(served, ok(served, topics_path, {}, role="write")["job"], "fitting topics")
     return ok(served, topics_path)["topics"]
 
 
@@ -189,6 +199,52 @@ def test_an_item_page_shows_text_metadata_and_neighbours(page: Page, served: Any
     assert first_id not in neighbours.evaluate_all("nodes => nodes.map(n => n.dataset.id)")
     expect(page.locator("#similar")).to_have_count(0)  # no recommender: its 4xx hides the block
     page.screenshot(path=artifacts / "item.png", full_page=True)
+
+
+def test_an_item_page_predicts_its_class_and_explains_why(page: Page, served: Any, artifacts: Path) -> None:
+    collection = f"/api/collections/{served.name}"
+    items = ok(served, f"{collection}/items?limit=1000")["items"]
+    labels = [{"id": item["id"], "label": item["metadata"]["area"]}
+              for item in items[::3] if "area" in (item.get("metadata") or {})]
+    assert ok(served, f"{collection}/labels", {"task": "area", "labels": labels}, role="write") == {
+        "stored": len(labels)}
+    finished(served, ok(served, f"{collection}/classifiers/area/fit", {}, role="write")["job"],
+             "fitting the area classifier")
+    chosen = "gzip.compress"  # a few sentences: an exact explanation in well under a second
+    text = ok(served, f"{collection}/items/{chosen}")["text"]
+    expected = ok(served, f"{collection}/classifiers/area/predict", {"texts": [text]})["predictions"][0]
+
+    sign_in(page, served.keys["read"])
+    open_item(page, served, chosen)
+    page.fill("#classify-task", "area")
+    page.click("#classify-form button[type=submit]")
+    prediction = page.locator("#classify-result .prediction")
+    expect(prediction.locator(".predicted-label")).to_have_text(expected["label"])
+    assert expected["label"] in {label["label"] for label in labels}
+    expect(prediction.locator(".score")).to_have_text(f"{expected['probability'] * 100:.1f}%")
+
+    prediction.locator("button.why").click()
+    fragment = prediction.locator(".explanation .selfsim-explain")
+    expect(fragment).to_be_visible()  # the server's fragment, inserted as HTML
+    assert fragment.locator("mark[title]").count() >= 2, "the sentences are not marked"
+    expect(prediction.locator(".explanation")).to_contain_text(re.compile(r"exact|sampled"))
+    page.screenshot(path=artifacts / "classify-why.png", full_page=True)
+
+    page.reload()  # the task is remembered for the tab
+    expect(page.locator("#classify-task")).to_have_value("area")
+
+
+def test_an_unknown_task_shows_the_servers_sentence(page: Page, served: Any) -> None:
+    status, answer = call(served, f"/api/collections/{served.name}/classifiers/no-such-task/predict",
+                          {"texts": ["anything"]})
+    assert 400 <= status < 500
+    item_id = ok(served, f"/api/collections/{served.name}/items?limit=1")["items"][0]["id"]
+    sign_in(page, served.keys["read"])
+    open_item(page, served, item_id)
+    page.fill("#classify-task", "no-such-task")
+    page.click("#classify-form button[type=submit]")
+    expect(page.locator("#classify-result .error")).to_have_text(answer["error"])
+    expect(page.locator("#classify-result .prediction")).to_have_count(0)
 
 
 def test_browse_pages_through_items_under_a_filter(page: Page, served: Any) -> None:

@@ -95,6 +95,7 @@ def test_user_errors_map_to_their_status(small: Server) -> None:
         # the server's directories never appear: the collection is named instead
         message = _error(client.post(small.url("/classifiers/never-labelled/predict"), json={"texts": ["a"]}), 404)
         assert str(small.path) not in message
+        assert f"`selfsim classify fit {small.name} --task never-labelled`" in message  # a command still reads right
 
 
 def test_an_unexpected_failure_is_500_with_the_traceback_only_in_the_log(small: Server,

@@ -80,6 +80,9 @@ def test_labels_classifier_and_its_explanation(served: Server, sample_records: l
             "texts": ["decompress a zip archive", "open a socket to a server"]}))["predictions"]
         assert len(predictions) == 2 and predictions[0]["label"] in {r["area"] for r in labelled}
         assert 0 < predictions[0]["probability"] <= 1 and predictions[0]["probabilities"]
+        by_text_and_id = _ok(client.post(served.url("/classifiers/area/predict"), json={
+            "texts": [labelled[0]["text"]], "ids": [labelled[0]["id"]]}))["predictions"]  # an item by id: its text
+        assert by_text_and_id[0]["probabilities"] == by_text_and_id[1]["probabilities"]
         suggested = _ok(client.get(served.url("/classifiers/area/suggest"), params={"n": 3}))["items"]
         assert len(suggested) == 3 and not {s["id"] for s in suggested} & {r["id"] for r in labelled}
         explained = _ok(client.post(served.url("/explain/classify"), json={"item_id": labelled[0]["id"],

@@ -50,11 +50,18 @@ def status_of(error: SelfsimError) -> int:
 
 
 def _hide_paths(request: Request, message: str) -> str:
+    """The message with each served directory named by its collection: inside a `command` the name itself
+    (the command still reads right), elsewhere "the collection 'name'"."""
     registry = getattr(request.app.state, "registry", None)
-    if registry is not None:
-        for served in registry:
-            message = message.replace(str(served.path), f"the collection {served.name!r}")
-    return message
+    if registry is None:
+        return message
+    parts = message.split("`")
+    for served in registry:
+        for position, part in enumerate(parts):
+            inside = position % 2 == 1 and position < len(parts) - 1
+            parts[position] = part.replace(str(served.path), served.name if inside
+                                           else f"the collection {served.name!r}")
+    return "`".join(parts)
 
 
 def validation_sentence(errors: list[dict[str, Any]]) -> tuple[int, str]:

@@ -31,9 +31,11 @@ class LabelsIn(BaseModel):
 
 
 class PredictIn(BaseModel):
-    """Texts to classify."""
+    """Texts to classify, and/or stored items by id (their whole text, however long); answers come in that
+    order: texts first, then items."""
 
-    texts: list[str]
+    texts: list[str] = []
+    ids: list[str | int] = []
 
 
 class PredictionOut(BaseModel):
@@ -93,11 +95,12 @@ def predict(task: str, body: PredictIn, request: Request,
             access: Access = Depends(require("read"))) -> dict[str, Any]:
     """The class of each text by the fitted classifier of ``task``."""
     limits = limits_of(request)
-    limits.batch(body.texts, "texts")
+    limits.batch([*body.texts, *body.ids], "texts and ids")
     for text in body.texts:
         limits.query(text, "text")
     with access.served.reading() as collection:
-        found = collection.classifier(task).predict(body.texts)
+        texts = [*body.texts, *(collection.get(str(item_id)).text for item_id in body.ids)]
+        found = collection.classifier(task).predict(texts)
     return {"predictions": [{**row, "probability": row.get("confidence")} for row in found]}
 
 

@@ -4,13 +4,16 @@
 
 const KEY = "selfsim.key";
 const COLLECTION = "selfsim.collection";
+const TASK = "selfsim.task"; // the item page's classifier task, remembered for the tab
 
 export const session = {
   get key() { return sessionStorage.getItem(KEY); },
   set key(value) { value ? sessionStorage.setItem(KEY, value) : sessionStorage.removeItem(KEY); },
   get collection() { return sessionStorage.getItem(COLLECTION); },
   set collection(value) { value ? sessionStorage.setItem(COLLECTION, value) : sessionStorage.removeItem(COLLECTION); },
-  clear() { sessionStorage.removeItem(KEY); sessionStorage.removeItem(COLLECTION); },
+  get task() { return sessionStorage.getItem(TASK); },
+  set task(value) { value ? sessionStorage.setItem(TASK, value) : sessionStorage.removeItem(TASK); },
+  clear() { for (const name of [KEY, COLLECTION, TASK]) sessionStorage.removeItem(name); },
 };
 
 export class ApiError extends Error {

@@ -1,7 +1,9 @@
-// Search (query, mode, k, filters; hits with their matching passage and signals, "why?") and the item page.
+// Search (query, mode, k, filters; hits with their matching passage and signals, "why?") and the item page
+// (text, metadata, a classifier's prediction with "why?", neighbours, the recommender's similar items).
 
 import {
-  api, cpath, errorBox, fill, formatScore, h, itemLink, loading, metadataChips, parseFilters, snippet, whyButton,
+  api, cpath, errorBox, fill, formatScore, h, itemLink, loading, metadataChips, parseFilters, session, snippet,
+  whyButton,
 } from "./lib.js";
 
 const CONTEXT = 160; // characters shown either side of the matching passage before "show all"
@@ -106,6 +108,59 @@ export async function renderSearch(ctx, view) {
   else query.focus();
 }
 
+function percent(value) {
+  return typeof value === "number" && Number.isFinite(value) ? `${(value * 100).toFixed(1)}%` : String(value ?? "");
+}
+
+/** A prediction: the label, its confidence, the runners-up, and a "why?" from POST /explain/classify. */
+function predictionCard(ctx, item, task, prediction) {
+  const panel = h("div", { class: "explain-panel", hidden: true });
+  const explain = () => api(cpath(ctx.collection, "/explain/classify"),
+    { method: "POST", body: { item_id: item.id, task } });
+  const confidence = prediction.probability ?? prediction.confidence;
+  const others = Object.entries(prediction.probabilities || {})
+    .filter(([label]) => label !== prediction.label).sort((a, b) => b[1] - a[1]).slice(0, 3);
+  return h("div", { class: "prediction", dataset: { label: prediction.label } },
+    h("div", { class: "hit-head" },
+      h("span", { class: "muted" }, `${task}:`),
+      h("strong", { class: "predicted-label" }, prediction.label),
+      h("span", { class: "score", title: `confidence ${formatScore(confidence)}` }, percent(confidence)),
+      whyButton(panel, explain)),
+    others.length ? h("p", { class: "muted runners-up" },
+      "then ", others.map(([label, value]) => `${label} ${percent(value)}`).join(" · ")) : null,
+    panel);
+}
+
+/** The "Classify" block: a task (label set) name, remembered for the tab, and the item's predicted class. */
+function classifyBlock(ctx, item) {
+  const task = h("input", { type: "text", id: "classify-task", value: session.task || "", required: true,
+    maxlength: "200", placeholder: "a label set with a fitted classifier", "aria-label": "Task" });
+  const form = h("form", { class: "toolbar", id: "classify-form" },
+    h("label", { class: "field task-field" }, h("span", {}, "Task (label set)"), task),
+    h("button", { type: "submit", class: "primary" }, "Predict"));
+  const result = h("div", { id: "classify-result", "aria-live": "polite" });
+  let asked = 0; // only the latest prediction is shown when several are in flight
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = task.value.trim();
+    if (!name) return;
+    session.task = name;
+    const mine = ++asked;
+    fill(result, loading("Classifying"));
+    try {
+      const answer = await api(cpath(ctx.collection, `/classifiers/${encodeURIComponent(name)}/predict`),
+        { method: "POST", body: { ids: [item.id] } });
+      if (mine !== asked || !ctx.isCurrent()) return;
+      const [prediction] = answer.predictions || [];
+      fill(result, prediction ? predictionCard(ctx, item, name, prediction)
+        : h("p", { class: "muted" }, "The classifier answered no prediction."));
+    } catch (error) {
+      if (mine === asked && ctx.isCurrent()) fill(result, errorBox(error));
+    }
+  });
+  return h("section", { class: "card", id: "classify" }, h("h2", {}, "Classify"), form, result);
+}
+
 export async function renderItem(ctx, view) {
   const id = ctx.argument;
   if (!id) { fill(view, errorBox("No item id in the address; open an item from search or browse.")); return; }
@@ -130,6 +185,7 @@ export async function renderItem(ctx, view) {
       h("div", { class: "item-text" }, item.text),
       h("p", {}, h("a", { href: ctx.hash("search", null, { q: snippet(item.text, 300), mode: "dense" }) },
         "Search with this text"))),
+    classifyBlock(ctx, item),
     h("div", { class: "columns" }, neighbours, similar));
 
   const loads = [
