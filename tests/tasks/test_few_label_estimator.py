@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from planted import tilting_clouds
 
 from selfsim import Collection
 from selfsim.app import ClassifyConfig
@@ -60,17 +61,7 @@ def test_self_training_accepts_confident_pseudo_labels() -> None:
 
 
 def test_self_training_rolls_back_a_round_that_hurts() -> None:
-    # Labelled "a" at (-1, 0) and "b" at (1, 0); unlabelled clouds at (0.3, 2) and (-0.3, -2) tilt the
-    # boundary onto the second axis, which the validation items at (-0.9, 1.5) and (0.9, -1.5) punish.
-    rng = np.random.default_rng(0)
-
-    def points(first: float, second: float, n: int) -> np.ndarray:
-        return np.column_stack([np.full(n, first), np.full(n, second)]) + rng.normal(0, 0.01, (n, 2))
-
-    x = np.vstack([points(-1, 0, 4), points(1, 0, 4)])
-    y = np.array(["a"] * 4 + ["b"] * 4)
-    unlabelled = np.vstack([points(0.3, 2, 100), points(-0.3, -2, 100)])
-    validation = (np.vstack([points(-0.9, 1.5, 5), points(0.9, -1.5, 5)]), np.array(["a"] * 5 + ["b"] * 5))
+    x, y, unlabelled, validation = tilting_clouds()
     probe = ProbeConfig(c=100.0, calibrate=False)
     config = FewLabelConfig(semi="self-train", probe=probe, self_training=SelfTrainingConfig(threshold=0.6),
                             held_out=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from planted import tilting_clouds
 
 from selfsim.tasks.classify.probe import LinearProbe, ProbeConfig, TrainingDataError
 from selfsim.tasks.classify.propagation import LabelPropagation
@@ -40,18 +41,7 @@ def test_self_training_on_two_clusters_passes_a_known_accuracy() -> None:
 
 
 def test_a_round_that_worsens_held_out_accuracy_is_rolled_back() -> None:
-    # Labelled "a" at (-1, 0) and "b" at (1, 0): round 0 splits on the first axis. Unlabelled clouds
-    # at (0.3, 2) and (-0.3, -2) get pseudo-labels b and a, which tilt the boundary onto the second
-    # axis, so held-out "a" items at (-0.9, 1.5) and "b" items at (0.9, -1.5) come out wrong.
-    rng = np.random.default_rng(0)
-
-    def points(first: float, second: float, n: int) -> np.ndarray:
-        return np.column_stack([np.full(n, first), np.full(n, second)]) + rng.normal(0, 0.01, (n, 2))
-
-    x = np.vstack([points(-1, 0, 4), points(1, 0, 4)])
-    y = np.array(["a"] * 4 + ["b"] * 4)
-    unlabelled = np.vstack([points(0.3, 2, 100), points(-0.3, -2, 100)])
-    held_out = (np.vstack([points(-0.9, 1.5, 5), points(0.9, -1.5, 5)]), np.array(["a"] * 5 + ["b"] * 5))
+    x, y, unlabelled, held_out = tilting_clouds()  # its docstring tells the story
     probe = ProbeConfig(c=100.0, calibrate=False)
     trainer = SelfTrainer(SelfTrainingConfig(threshold=0.6), probe).fit(
         x, y, unlabelled, validation=held_out)
