@@ -241,7 +241,8 @@ def run_speed(encoder: Any, data: Path, count: int, seed: int) -> dict[str, Any]
 # -- part 2: SciFact faithfulness ------------------------------------------------------------------
 
 
-def run_scifact(encoder: Any, data: Path, cases: int, seed: int) -> dict[str, Any]:
+def run_scifact(encoder: Any, data: Path, cases: int, seed: int,
+                config: MatchConfig = MatchConfig()) -> dict[str, Any]:
     documents, queries, pairs = read_scifact(data / "scifact")
     qualifying = [p for p in pairs if len(sentences(documents[p[1]])) >= 6]
     rng = np.random.default_rng(seed)
@@ -254,7 +255,7 @@ def run_scifact(encoder: Any, data: Path, cases: int, seed: int) -> dict[str, An
     for number, (query_id, document_id) in enumerate(chosen):
         query, document = queries[query_id], documents[document_id]
         case_started, cpu_started = time.perf_counter(), time.process_time()
-        explanation = explain_match(encoder, query, document, MatchConfig())
+        explanation = explain_match(encoder, query, document, config)
         wall, cpu = time.perf_counter() - case_started, time.process_time() - cpu_started
         query_units = [Unit(f.text, f.start, f.end) for f in explanation.features if f.side == "query"]
         item_features = [f for f in explanation.features if f.side == "item"]
@@ -308,9 +309,12 @@ def run_scifact(encoder: Any, data: Path, cases: int, seed: int) -> dict[str, An
         "split": "SciFact train queries; (query, relevant document) pairs of qrels/train.tsv, document = title + "
                  "' ' + text",
         "pairs": len(pairs), "qualifying_pairs_6_plus_sentences": len(qualifying), "seed": seed,
-        "config": "MatchConfig() defaults: query words (merged into 10 phrases beyond 10) and item sentences "
-                  "(merged into 20 passages beyond 20) as players; exact up to 10 players, else 64 antithetic "
-                  f"permutations sharing orders of the item sentences, with a {_BUDGET} budget",
+        "config": f"{'MatchConfig() defaults' if config == MatchConfig() else config}: query words (merged into "
+                  f"{config.max_query_features} phrases beyond that) and item sentences (merged into "
+                  f"{config.max_item_features} passages beyond that) as players; exact up to "
+                  f"{config.shapley.exact_up_to} players, else {config.shapley.permutations} antithetic permutations "
+                  f"sharing orders of the item sentences in groups of {config.shapley.shared_orders}, with a "
+                  f"{_BUDGET} budget",
         "removal": "the top-3 item sentences (or passages) by Shapley value / by occlusion, vs 3 random item "
                    "sentences (one draw; 10 draws); score = cosine(query, remaining item sentences joined by a "
                    "space); 'lowers more' is strict",
@@ -473,6 +477,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
+    parser.add_argument("--max-query-features", type=int, default=MatchConfig.max_query_features,
+                        help="SciFact part: query phrases at most (settings are chosen on --seed 1 cases)")
+    parser.add_argument("--shared-orders", type=int, default=ShapleyConfig.shared_orders,
+                        help="SciFact part: antithetic pairs sharing one order of the item sentences")
+    parser.add_argument("--name", default=NAME, help="result file name (another name keeps tuning runs apart)")
     args = parser.parse_args()
     limit_threads(args.threads)
     torch.set_num_threads(args.threads)
@@ -480,7 +489,7 @@ def main() -> None:
     unknown = set(parts) - {"speed", "scifact", "beauty"}
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}; use speed, scifact, beauty")
-    previous = RESULTS / f"{NAME}.json"
+    previous = RESULTS / f"{args.name}.json"
     report: dict[str, Any] = {"targets": TARGETS, "parts": {}}
     if previous.is_file():
         report["parts"] = json.loads(previous.read_text()).get("parts", {})
@@ -495,7 +504,9 @@ def main() -> None:
         if part == "speed":
             out = run_speed(encoder, args.data, args.speed_cases, args.seed)
         elif part == "scifact":
-            out = run_scifact(encoder, args.data, args.cases, args.seed)
+            out = run_scifact(encoder, args.data, args.cases, args.seed, MatchConfig(
+                max_query_features=args.max_query_features,
+                shapley=ShapleyConfig(shared_orders=args.shared_orders)))
         else:
             out = run_beauty(args.data, args.users, args.seed, args.epochs, args.threads)
         out["encoder"] = args.encoder if part != "beauty" else None
@@ -504,7 +515,7 @@ def main() -> None:
         out["date"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         report["parts"][part] = out
         print(f"== {part} done in {out['part_seconds']} s", flush=True)
-        write_result(NAME, report)
+        write_result(args.name, report)
 
 
 if __name__ == "__main__":
