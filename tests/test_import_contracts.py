@@ -66,6 +66,7 @@ STORE_SIDE = {
     "selfsim.tasks.classify.collection": "reads stored vectors and labels, writes predictions back",
     "selfsim.tasks.duplicates.collection": "reads stored item vectors, writes the groups as metadata",
     "selfsim.tasks.explain.collection": "fetches the items, labels and interactions an explanation is about",
+    "selfsim.tasks.outliers.collection": "reads stored item vectors, writes the outliers as metadata",
     "selfsim.tasks.recommend.collection": "reads interactions and item vectors, keeps the model by the store",
     "selfsim.tasks.search.collection": "asks the store for nearest neighbours and keyword matches",
     "selfsim.tasks.topics.collection": "reads stored item vectors, writes topics as metadata",

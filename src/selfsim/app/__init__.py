@@ -70,6 +70,7 @@ from selfsim.tasks.explain.explanation import Explanation
 from selfsim.tasks.explain.match import MatchConfig
 from selfsim.tasks.explain.shapley import ShapleyConfig
 from selfsim.tasks.ingest import IngestReport, StoppedAtError
+from selfsim.tasks.outliers.detector import Outlier, OutlierDetector, OutliersConfig
 from selfsim.tasks.recommend.blend import BlendConfig
 from selfsim.tasks.recommend.collection import InteractionImportReport, Recommendation, RecommendConfig
 from selfsim.tasks.search.collection import Hit, Signal
@@ -83,7 +84,8 @@ __all__ = [
     "Collection", "DuplicateFinder", "DuplicatesConfig", "Explanation", "Filter", "FitReport", "Hit",
     "IngestReport", "Interaction", "InteractionImportReport", "InteractionReadConfig", "Item", "ItemPage", "Label",
     "LabelStore", "MapData",
-    "MatchConfig", "Record", "RecordLike", "Recommendation", "RecommendConfig", "SelfTrainingConfig",
+    "MatchConfig", "Outlier", "OutlierDetector", "OutliersConfig",
+    "Record", "RecordLike", "Recommendation", "RecommendConfig", "SelfTrainingConfig",
     "ShapleyConfig", "Signal", "SuggestConfig", "TextTrainConfig", "TopicConfig", "TopicExplanation",
     "TopicResult", "TopicSummary", "TrainReport", "WeakReport", "encode", "explanation_html", "load_encoder",
     "parse_filter", "train_encoder",

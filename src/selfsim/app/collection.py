@@ -50,6 +50,8 @@ from selfsim.tasks.explain.explanation import Explanation
 from selfsim.tasks.explain.match import MatchConfig
 from selfsim.tasks.explain.shapley import ShapleyConfig
 from selfsim.tasks.ingest import IngestReport
+from selfsim.tasks.outliers.collection import find_outliers, write_outliers
+from selfsim.tasks.outliers.detector import OutlierDetector, OutliersConfig
 from selfsim.tasks.recommend import collection as recommend_task
 from selfsim.tasks.recommend.collection import InteractionImportReport, Recommendation, RecommendConfig
 from selfsim.tasks.search.collection import Hit, neighbours, search
@@ -275,6 +277,20 @@ class Collection:
         """Store the groups of ``finder`` as :meth:`duplicates` with ``write`` does (an earlier run's fields on
         items in no group now are removed); returns how many items were updated."""
         return write_groups(self.store, finder, field, f"{field}_keep")
+
+    def outliers(self, config: OutliersConfig = OutliersConfig(), filter: Filter | None = None,
+                 write: bool = False, field: str = "outlier") -> OutlierDetector:
+        """Items passing ``filter`` with few neighbours within a radius, loneliest first, each with the reason;
+        ``write`` stores metadata ``field`` (true), ``<field>_score`` and ``<field>_reason`` on the outliers."""
+        detector = find_outliers(self.store, config, filter)
+        if write:
+            self.write_outliers(detector, field)
+        return detector
+
+    def write_outliers(self, detector: OutlierDetector, field: str = "outlier") -> int:
+        """Store the outliers of ``detector`` as :meth:`outliers` with ``write`` does (an earlier run's fields on
+        items that are not outliers now are removed); returns how many items were updated."""
+        return write_outliers(self.store, detector, field)
 
     def topics(self, config: TopicConfig = TopicConfig(), filter: Filter | None = None,
                write: bool = False, field: str = "cluster", measure: bool = True) -> TopicResult:

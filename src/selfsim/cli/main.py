@@ -8,6 +8,7 @@ import typer
 
 from selfsim.cli import check, classify, cluster, duplicates, evaluate, explain, index, recommend, search
 from selfsim.cli import keys as keys_cli
+from selfsim.cli import outliers as outliers_cli
 from selfsim.cli import serve as serve_cli
 from selfsim.cli import train as train_cli
 from selfsim.cli.common import errors, reported_warnings, safe
@@ -25,6 +26,7 @@ app.command()(search.get)
 app.command()(search.info)
 app.command()(check.check)
 app.command()(duplicates.duplicates)
+app.command()(outliers_cli.outliers)
 app.command()(cluster.cluster)
 app.add_typer(classify.app, name="classify")
 app.add_typer(classify.labels_app, name="labels")
