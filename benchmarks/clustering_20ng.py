@@ -3,7 +3,7 @@
 Every method sees the same texts: each post cleaned by ``selfsim.data.posts.clean_post`` (headers
 dropped except Subject/Keywords/Summary, quoted replies, attribution lines and signatures removed),
 and clusters them into k = 20. Scores: V-measure, NMI, ARI against the newsgroup labels, NPMI
-coherence (10-token windows over the same cleaned texts, top 10 words) and topic diversity (top 25).
+coherence (selfsim boolean 10-token windows over the same cleaned texts, top 10 words) and topic diversity (top 25).
 
 One vector per post: the encoder reads the first ``--max-words`` words of the cleaned post (it
 truncates at 256 word pieces). Vectors are cached in ``--cache`` so later runs skip the encoder.
@@ -123,7 +123,8 @@ def save(name: str, max_words: int, results: dict[str, list[dict]], final: bool 
                 "signatures removed; the same texts for every method",
         "vectors": f"all-MiniLM-L6-v2 over the first {max_words} words of each cleaned post "
                    "(the encoder truncates at 256 word pieces)",
-        "coherence": "NPMI, boolean 10-token sliding windows over the cleaned texts, top 10 words per topic",
+        "coherence": "NPMI, boolean 10-token sliding windows over the cleaned texts, top 10 words per topic"
+                     " (selfsim method, not gensim c_npmi)",
         "targets": {"v_measure": ">= 65 for the embedding pipeline", "npmi": "embedding above LDA"},
         "reference": {"minilm_kmeans_full_posts": 60.98, "lsa_100d_kmeans": 48.59, "lda_sklearn_default_online": 20.59},
         "best": best, "results": results})

@@ -159,10 +159,15 @@ def eval_clustering(
     cache: Annotated[Path | None, typer.Option(help="Save the text vectors to this .npy file, and reuse it when "
                                                     "it holds one vector per text.")] = None,
     coherence: Annotated[bool, typer.Option(help="Also measure NPMI coherence and topic diversity.")] = True,
+    coherence_method: Annotated[str, typer.Option(help="How NPMI counts windows: selfsim (boolean windows) or "
+                                                       "c_npmi (as gensim's CoherenceModel, for published "
+                                                       "figures).")] = "selfsim",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """V-measure, NMI and ARI against the labels: the embedding pipeline beside the LDA and LSA baselines."""
+    if coherence_method not in ("selfsim", "c_npmi"):
+        raise ConfigError(f"unknown --coherence-method {coherence_method!r}; use selfsim or c_npmi.")
     data = read_labelled_texts(file, text_field, label_field, limit=limit)
     if clean_posts:
         data = type(data)(data.ids, [clean_post(t) for t in data.texts], data.labels)
@@ -170,14 +175,17 @@ def eval_clustering(
     config = TopicConfig(reduce=reduce, reduce_dims=dims, cluster=method, k=k, seed=seed)
     vectors = _vectors(data.texts, encoder, max_words, cache)
     results = evaluate_clustering(data, vectors, config, wanted, coherence,
-                                  progress=lambda name: errors.print(f"clustering: {safe(name)}"))
+                                  progress=lambda name: errors.print(f"clustering: {safe(name)}"),
+                                  coherence_method=coherence_method)  # type: ignore[arg-type]
     report = {"file": str(file), "texts": len(data), "labels": len(set(data.labels)), "encoder": encoder,
-              "clean_posts": clean_posts, "results": [r.to_dict() for r in results]}
+              "clean_posts": clean_posts, "coherence_method": coherence_method,
+              "results": [r.to_dict() for r in results]}
     if json_output:
         print_json(report)
         return
     table = Table(title=f"clustering: {safe(file.name)} ({len(data):,} texts, {report['labels']} labels)")
-    for column in ("method", "V-measure", "NMI", "ARI", "NPMI", "diversity", "clusters", "noise", "seconds"):
+    for column in ("method", "V-measure", "NMI", "ARI", f"NPMI ({coherence_method})", "diversity", "clusters",
+                   "noise", "seconds"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for row in results:
         table.add_row(safe(row.method), f"{100 * row.v_measure:.2f}", f"{100 * row.nmi:.2f}", f"{100 * row.ari:.2f}",

@@ -4,8 +4,10 @@ The input is JSONL (optionally gzipped) with a text and a label per line, as
 ../shared/data/20ng/train.jsonl.gz. Every method clusters the same texts into
 ``k`` clusters (the number of distinct labels unless given); methods that pick
 their own number (HDBSCAN) are scored as they are, noise as one more cluster.
-Coherence (NPMI over the same texts, 10-token windows) and diversity are
-reported beside the label-based figures, with the same keyword count for all.
+Coherence (NPMI over the same texts, 10-token windows; selfsim's boolean
+windows, or gensim's ``c_npmi`` counting with ``coherence_method="c_npmi"``) and
+diversity are reported beside the label-based figures, with the same keyword
+count for all.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from selfsim.data.readers import read_jsonl
 from selfsim.errors import ConfigError, NotFoundError, RecordError
 from selfsim.tasks.topics.baselines import LDATopics, LSATopics
-from selfsim.tasks.topics.coherence import npmi_coherence, topic_diversity
+from selfsim.tasks.topics.coherence import CoherenceConfig, CoherenceMethod, npmi_coherence, topic_diversity
 from selfsim.tasks.topics.model import TopicConfig, fit_topics
 from selfsim.tasks.topics.reduce import umap_installed
 
@@ -99,8 +101,10 @@ def label_scores(truth: Sequence[str] | np.ndarray, predicted: np.ndarray) -> di
 
 
 def _scores(method: str, truth: Sequence[str], predicted: np.ndarray, keywords: list[list[str]],
-            texts: Sequence[str], seconds: float, settings: dict[str, Any], coherence: bool) -> ClusteringScores:
-    npmi = npmi_coherence(keywords, texts)[0] if coherence and keywords else None
+            texts: Sequence[str], seconds: float, settings: dict[str, Any], coherence: bool,
+            coherence_method: CoherenceMethod = "selfsim") -> ClusteringScores:
+    config = CoherenceConfig(method=coherence_method)
+    npmi = npmi_coherence(keywords, texts, config)[0] if coherence and keywords else None
     diversity = topic_diversity(keywords) if keywords else None
     return ClusteringScores(method=method, **label_scores(truth, predicted),
                             clusters=len(set(predicted.tolist()) - {-1}), noise=int((predicted < 0).sum()),
@@ -108,7 +112,7 @@ def _scores(method: str, truth: Sequence[str], predicted: np.ndarray, keywords: 
 
 
 def evaluate_embedding(data: LabelledTexts, vectors: np.ndarray, config: TopicConfig, name: str = "embedding",
-                       coherence: bool = True) -> ClusteringScores:
+                       coherence: bool = True, coherence_method: CoherenceMethod = "selfsim") -> ClusteringScores:
     """Score the reduce -> cluster -> keywords pipeline on precomputed item vectors."""
     started = time.perf_counter()
     result = fit_topics(vectors, data.texts, data.ids, config, measure=False)
@@ -116,23 +120,29 @@ def evaluate_embedding(data: LabelledTexts, vectors: np.ndarray, config: TopicCo
     by_cluster = {t.cluster: t.keywords for t in result.model.topics_}
     keywords = [by_cluster[c] for c in sorted(by_cluster) if by_cluster[c]]
     return _scores(name, data.labels, result.model.labels_, keywords, data.texts, seconds,
-                   {**asdict(config), "k": result.k}, coherence)
+                   {**asdict(config), "k": result.k}, coherence, coherence_method)
 
 
 def evaluate_baseline(data: LabelledTexts, model: LDATopics | LSATopics, name: str,
-                      coherence: bool = True) -> ClusteringScores:
+                      coherence: bool = True, coherence_method: CoherenceMethod = "selfsim") -> ClusteringScores:
     """Score an LDA or LSA baseline on the texts."""
     started = time.perf_counter()
     model.fit(data.texts)
     seconds = time.perf_counter() - started
     keywords = [[w for w, _ in model.keywords_[c]] for c in sorted(model.keywords_)]
-    return _scores(name, data.labels, model.labels_, keywords, data.texts, seconds, model.settings(), coherence)
+    return _scores(name, data.labels, model.labels_, keywords, data.texts, seconds, model.settings(), coherence,
+                   coherence_method)
 
 
 def evaluate_clustering(data: LabelledTexts, vectors: np.ndarray | None, config: TopicConfig,
                         baselines: Sequence[str] = ("lsa", "lda"), coherence: bool = True,
-                        progress: Callable[[str], None] | None = None) -> list[ClusteringScores]:
-    """The embedding pipeline (when ``vectors`` are given) and the baselines, scored side by side."""
+                        progress: Callable[[str], None] | None = None,
+                        coherence_method: CoherenceMethod = "selfsim") -> list[ClusteringScores]:
+    """The embedding pipeline (when ``vectors`` are given) and the baselines, scored side by side.
+
+    ``coherence_method`` counts NPMI with selfsim's boolean windows or as gensim's ``c_npmi``.
+    """
+    CoherenceConfig(method=coherence_method)  # an unknown method fails before any clustering
     k = config.k or len(set(data.labels))
     if k > len(data):
         raise ConfigError(f"k={k} is larger than the {len(data)} texts; choose a smaller k.")
@@ -143,15 +153,16 @@ def evaluate_clustering(data: LabelledTexts, vectors: np.ndarray | None, config:
             progress("embedding pipeline")
         reduce = config.reduce if config.reduce != "auto" else ("umap" if umap_installed() else "pca")
         results.append(evaluate_embedding(data, vectors, config, f"embedding ({reduce}+{config.cluster})",
-                                          coherence))
+                                          coherence, coherence_method))
     for name in baselines:
         if progress:
             progress(name)
         if name == "lsa":
             results.append(evaluate_baseline(data, LSATopics(k, seed=config.seed), "lsa (tf-idf+svd+kmeans)",
-                                             coherence))
+                                             coherence, coherence_method))
         elif name == "lda":
-            results.append(evaluate_baseline(data, LDATopics(k, seed=config.seed), "lda", coherence))
+            results.append(evaluate_baseline(data, LDATopics(k, seed=config.seed), "lda", coherence,
+                                             coherence_method))
         else:
             raise ConfigError(f"unknown baseline {name!r}; use lsa or lda.")
     return results
