@@ -59,3 +59,13 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with its tuples made lists, recursively (as ``json.dumps`` writes them), so results compare equal
+    to what they read back as."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [json_ready(v) for v in value]
+    return value

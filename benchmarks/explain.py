@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import DEFAULT_DATA, RESULTS, limit_threads, write_result
+from common import DEFAULT_DATA, RESULTS, json_ready, limit_threads, write_result
 
 from selfsim.tasks.explain.explanation import Explanation
 from selfsim.tasks.explain.match import EmbeddingCache, MatchConfig, explain_match
@@ -445,7 +445,7 @@ def run_beauty(data: Path, users: int, seed: int, epochs: int, threads: int) -> 
         "split": "leave-one-out; explained history = the training part (last two items held out); top-1 "
                  "recommendation after it (history items excluded)",
         "eligible_users_6_plus_items": len(eligible), "seed": seed,
-        "recommender": {"config": _plain(asdict(config)), "epochs_run": result.epochs_run,
+        "recommender": {"config": json_ready(asdict(config)), "epochs_run": result.epochs_run,
                         "best_epoch": result.best_epoch, "validation": result.best_validation,
                         "blend_weight": recommender.blend_weight, "train_seconds": round(train_seconds, 1),
                         "note": f"short schedule ({epochs} epochs): faithfulness does not need the best model"},
@@ -456,14 +456,6 @@ def run_beauty(data: Path, users: int, seed: int, epochs: int, threads: int) -> 
                    "(blended probability when the blend weight > 0); 'lowers more' is strict",
         "history_length": spread([r["history"] for r in rows], 1),
         "load_before": before}, explained_started, "", "beauty")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def main() -> None:

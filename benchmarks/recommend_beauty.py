@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import DEFAULT_DATA, RESULTS, limit_threads, write_result
+from common import DEFAULT_DATA, RESULTS, json_ready, limit_threads, write_result
 
 from selfsim.data.interactions import leave_one_out, read_log
 from selfsim.encoders.sequence import SequenceConfig
@@ -122,7 +122,7 @@ def main() -> None:
         "mean_length": round(log.n_interactions / len(log.users), 2),
         "protocol": "leave-one-out; test = last item, validation = second-to-last; full ranking against all "
                     "items; history items excluded; early stopping and model selection on validation NDCG@10",
-        "model": asdict(shape), "training": {name: _plain(asdict(c)) for name, c in variants(base).items()},
+        "model": asdict(shape), "training": {name: json_ready(asdict(c)) for name, c in variants(base).items()},
         "anchors": ANCHORS, "targets": TARGETS,
         "baselines": previous.get("baselines") or {name: {"test": scores}
                                                    for name, scores in baseline_scores(split).items()},
@@ -148,7 +148,7 @@ def main() -> None:
                       flush=True)
 
             _, run = train_and_score(split, shape, config, progress=progress, blend_config=BlendConfig())
-            record = {"seed": seed, "model": asdict(shape), "training": _plain(asdict(config)), **run.to_dict(),
+            record = {"seed": seed, "model": asdict(shape), "training": json_ready(asdict(config)), **run.to_dict(),
                       "curve": run.history}
             report["runs"].setdefault(name, []).append(record)
             print(f"{name} seed {seed}: test {record['test']}; blended (weight {record['blend']['weight']}) "
@@ -174,14 +174,6 @@ def summaries(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         if blended:
             out[f"{name}+blend"] = summarise(blended, blended=True)
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
 
 
 if __name__ == "__main__":

@@ -10,14 +10,9 @@ See :mod:`selfsim.store.keys` for the key format and what is stored (a hash, nev
 
 from __future__ import annotations
 
-from selfsim.store.keys import ROLES, ApiKey, KeyStore, check_role
+from selfsim.store.keys import ROLES, ApiKey, KeyStore
 
-__all__ = ["ROLES", "ApiKey", "Keys", "check_role", "role_allows"]
-
-
-def role_allows(role: str, needed: str) -> bool:
-    """Whether a key with ``role`` may do what needs ``needed`` (read < write < admin)."""
-    return ROLES.index(check_role(role)) >= ROLES.index(check_role(needed))
+__all__ = ["ROLES", "ApiKey", "Keys"]
 
 
 class Keys:

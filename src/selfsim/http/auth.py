@@ -14,7 +14,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from selfsim.app.keys import ROLES, ApiKey, role_allows
+from selfsim.app.keys import ROLES, ApiKey
 from selfsim.http.state import Registry, ServedCollection
 
 bearer = HTTPBearer(auto_error=False, description="An API key made with `selfsim keys create COLLECTION --role ROLE`.")
@@ -31,7 +31,7 @@ class Access:
 
     def allows(self, role: str) -> bool:
         """Whether the key's role is ``role`` or above."""
-        return role_allows(self.key.role, role)
+        return self.key.allows(role)
 
     def need(self, role: str, why: str) -> None:
         """403 unless the key's role is ``role`` or above (for rights that depend on the request body)."""
@@ -87,7 +87,7 @@ def require(role: str) -> Callable[..., Access]:
         if record is None:
             raise unauthorized(f"this API key does not open the collection {collection!r} (it is unknown there "
                                "or was revoked); use a key made for it.")
-        if not role_allows(record.role, role):
+        if not record.allows(role):
             raise forbidden(record.role, role, collection)
         return Access(served, record)
 

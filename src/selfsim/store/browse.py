@@ -72,3 +72,22 @@ def field_groups(database: Database, field: str, detail: str | None = None) -> l
             extra = json.loads(extra)
         groups.append(FieldGroup(value, int(size), extra))
     return groups
+
+
+def field_values(database: Database, field: str) -> dict[str, Any]:
+    """Each item's value of metadata ``field`` by item id (items without the field left out), read without
+    the items' texts."""
+    path = field_path(field)
+    with database.snapshot() as connection:
+        rows = connection.execute(
+            "SELECT i.id, json_extract(i.metadata, ?), json_type(i.metadata, ?) FROM items i "
+            "WHERE json_type(i.metadata, ?) IS NOT NULL", [path, path, path]).fetchall()
+    return {item_id: _decoded(value, kind) for item_id, value, kind in rows}
+
+
+def _decoded(value: Any, kind: str) -> Any:
+    """A value ``json_extract`` gave back as the metadata holds it (SQLite hands JSON true/false over as 1/0 and
+    objects and arrays as text)."""
+    if kind in ("true", "false"):
+        return kind == "true"
+    return json.loads(value) if kind in ("object", "array") else value

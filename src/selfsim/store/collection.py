@@ -21,7 +21,7 @@ import numpy as np
 
 from selfsim.config import CollectionConfig
 from selfsim.errors import ConfigError
-from selfsim.store.browse import FieldGroup, ItemPage, field_groups, page_items
+from selfsim.store.browse import FieldGroup, ItemPage, field_groups, field_values, page_items
 from selfsim.store.database import Database, PreparedItem, StoredItem
 from selfsim.store.filters import Filter
 from selfsim.store.integrity import CheckReport, IndexAgreement, compare
@@ -190,6 +190,11 @@ class Store:
         """The values of metadata ``field`` with their item counts (see :func:`selfsim.store.browse.field_groups`)."""
         with self._lock:
             return field_groups(self._database, field, detail)
+
+    def field_values(self, field: str) -> dict[str, Any]:
+        """Each item's value of metadata ``field`` by id (see :func:`selfsim.store.browse.field_values`)."""
+        with self._lock:
+            return field_values(self._database, field)
 
     def item_vector(self, item_id: str) -> np.ndarray | None:
         """The item's unit vector (the normalised mean of its chunk vectors), or None for an unknown id."""

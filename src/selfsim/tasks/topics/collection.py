@@ -103,11 +103,8 @@ def collection_map(store: Store, field: str = "cluster", limit: int | None = Non
         ids, coordinates = _coordinates(store, limit, method, seed)
     low, high = coordinates.min(axis=0), coordinates.max(axis=0)
     scaled = (coordinates - low) / np.maximum(high - low, 1e-9)
-    topic_of: dict[str, Any] = {}
     summaries = {s.topic: s for s in topic_summaries(store, field, f"{field}_keywords")}
-    if summaries:
-        for item in store.iterate({field: {"$exists": True}}):
-            topic_of[item.id] = item.metadata.get(field)
+    topic_of = store.field_values(field) if summaries else {}
     topics = [topic_of.get(item_id) for item_id in ids]
     centres = []
     for topic, summary in summaries.items():
