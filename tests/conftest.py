@@ -23,6 +23,7 @@ import selfsim
 from selfsim import ChunkingConfig, Collection
 from selfsim.encoders.base import Encoder
 from selfsim.registry import load_encoder
+from tiny_text import build_tiny_model
 
 SAMPLE_CORPUS = Path(selfsim.__file__).parent / "sample" / "stdlib_docs.jsonl"
 
@@ -138,3 +139,9 @@ def write_jsonl(tmp_path: Path) -> Callable[[str, list[Any]], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny sentence-transformers model directory (random 2-layer BERT, see tiny_text.py; built once)."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"))

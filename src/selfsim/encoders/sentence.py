@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selfsim.encoders.base import ProgressCallback
+from selfsim.encoders.base import Backend, ProgressCallback
 from selfsim.errors import NotFoundError
 from selfsim.threads import single_threaded_torch
 
@@ -41,7 +41,8 @@ class SentenceEncoder:
 
         self.model_dir = model_dir
         self.name = name or str(model_dir.resolve())
-        self.version = _weights_digest(model_dir)
+        self.version = weights_digest(model_dir)
+        self.backend: Backend = "torch"
         self.model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dimension())
@@ -74,7 +75,7 @@ class SentenceEncoder:
         return out
 
 
-def _weights_digest(model_dir: Path) -> str:
+def weights_digest(model_dir: Path) -> str:
     """A short content hash of the weights, cheap enough to compute on every open."""
     for candidate in ("model.safetensors", "pytorch_model.bin"):
         weights = model_dir / candidate

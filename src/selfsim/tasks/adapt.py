@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from selfsim.data.pair_files import Example
-from selfsim.encoders.base import Encoder
+from selfsim.encoders.base import Encoder, backend_of
 from selfsim.errors import ConfigError, ConflictError
 from selfsim.store.collection import Store
 from selfsim.training.schedules import OptimizerConfig
@@ -144,11 +144,12 @@ def adapt_collection(store: Store, encoder: Encoder, config: AdaptConfig = Adapt
                      progress: Progress | None = None, output_dir: Path | None = None,
                      load: Callable[[str], Encoder] | None = None) -> tuple[AdaptReport, Encoder]:
     """Train on the collection, re-embed it with the new model and switch to it; returns the report and
-    the new encoder. ``load`` builds an encoder from a model directory (default: the registry)."""
+    the new encoder. ``load`` builds an encoder from a model directory (default: the registry, with the
+    backend of ``encoder``, so an int8 collection stays int8)."""
     from selfsim.registry import load_encoder
 
     started = time.perf_counter()
-    load = load or load_encoder
+    load = load or (lambda path: load_encoder(path, backend_of(encoder.version)))
     base = getattr(encoder, "model_dir", None)
     if base is None:
         raise ConfigError(f"the encoder {encoder.name} cannot be trained; adapt needs a transformer encoder.")
