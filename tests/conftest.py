@@ -18,12 +18,12 @@ from typing import Any
 import faiss
 import pytest
 import torch
+from tiny_text import build_tiny_model
 
 import selfsim
 from selfsim import ChunkingConfig, Collection
 from selfsim.encoders.base import Encoder
 from selfsim.registry import load_encoder
-from tiny_text import build_tiny_model
 
 SAMPLE_CORPUS = Path(selfsim.__file__).parent / "sample" / "stdlib_docs.jsonl"
 
@@ -48,6 +48,13 @@ os.environ.setdefault("OMP_NUM_THREADS", str(TEST_THREADS))
 def encoder() -> Encoder:
     """The default encoder, through the registry so in-process CLI calls reuse the same object."""
     return load_encoder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def torch_encoder() -> Encoder:
+    """The default model on the torch backend, for tests that compare vectors computed in different calls:
+    int8 vectors also depend (at cosine ~0.99) on the batch a text was encoded in."""
+    return load_encoder("all-MiniLM-L6-v2", "torch")
 
 
 @pytest.fixture(scope="session")
@@ -108,13 +115,13 @@ def sample_copy(sample_copy_dir: Path, encoder: Encoder) -> Iterator[Collection]
 def make_collection(tmp_path: Path, encoder: Encoder) -> Iterator[Callable[..., Collection]]:
     """Factory for new collections under tmp_path, closed at teardown.
 
-    ``make_collection(records, name="c", index="Flat", chunking=ChunkingConfig())``.
+    ``make_collection(records, name="c", index="Flat", chunking=ChunkingConfig(), model=None)``.
     """
     opened: list[Collection] = []
 
     def make(records: list[dict[str, Any]] | None = None, name: str = "collection", index: str = "Flat",
-             chunking: ChunkingConfig = ChunkingConfig()) -> Collection:
-        collection = Collection.create(tmp_path / name, encoder=encoder, index=index, chunking=chunking)
+             chunking: ChunkingConfig = ChunkingConfig(), model: Encoder | None = None) -> Collection:
+        collection = Collection.create(tmp_path / name, encoder=model or encoder, index=index, chunking=chunking)
         opened.append(collection)
         if records:
             collection.add(records)

@@ -24,7 +24,7 @@ MODELS: dict[str, Callable[[], Path]] = {
     DEFAULT_ENCODER: _bundled_minilm,
     "minilm": _bundled_minilm,
 }
-DEFAULT_BACKEND: Backend = "torch"
+DEFAULT_BACKEND: Backend = "onnx-int8"
 
 _cache: dict[tuple[str, Backend], Encoder] = {}
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_text import TINY_DOCUMENTS, TINY_TEXTS
 from typer.testing import CliRunner
 
 from selfsim.app import Collection, load_encoder
@@ -18,7 +19,6 @@ from selfsim.cli.main import app
 from selfsim.encoders.base import backend_of, check_backend, versioned
 from selfsim.encoders.onnx_export import EXPORT_DIR, MANIFEST
 from selfsim.errors import ConfigError
-from tiny_text import TINY_DOCUMENTS, TINY_TEXTS
 
 TEXTS = TINY_TEXTS + TINY_DOCUMENTS + ["cells", "The cat sat on the mat. " * 20]
 

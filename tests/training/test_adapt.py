@@ -19,7 +19,7 @@ RECORDS = [{"id": f"d{i}", "text": t} for i, t in enumerate(TINY_DOCUMENTS + TIN
 
 
 def test_adapt_trains_reembeds_and_switches_the_collection(tiny_model_dir: Path, tmp_path: Path) -> None:
-    with Collection.create(tmp_path / "c", encoder=str(tiny_model_dir)) as collection:
+    with Collection.create(tmp_path / "c", encoder=str(tiny_model_dir), backend="torch") as collection:
         collection.add(RECORDS)
         before = collection.store.generation
         old_id = collection.store.encoder[0]
@@ -36,7 +36,7 @@ def test_adapt_trains_reembeds_and_switches_the_collection(tiny_model_dir: Path,
             left = connection.execute("SELECT COUNT(*) FROM embeddings WHERE encoder_id = ?", (old_id,)).fetchone()[0]
         assert left == 0  # the old vectors are dropped once the switch is done
     with Collection.open(tmp_path / "c") as reopened:  # the new encoder loads from its recorded directory
-        assert reopened.encoder.version == load_encoder(str(report.model_dir.resolve())).version
+        assert reopened.encoder.version == load_encoder(str(report.model_dir.resolve()), "torch").version
         assert len(reopened.search("the dog", k=2, mode="dense")) == 2
 
 

@@ -34,7 +34,8 @@ def test_train_with_sts_validation_then_eval_sts_on_the_output(tiny_model_dir: P
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert report["steps"] == 3 and "sts_spearman" in report["best_metrics"]
-    scored = runner.invoke(app, ["eval", "sts", str(sts_file), "--encoder", str(output), "--json"])
+    scored = runner.invoke(app, ["eval", "sts", str(sts_file), "--encoder", str(output), "--backend", "torch",
+                                 "--json"])
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.stdout)["spearman"] == pytest.approx(report["best_metrics"]["sts_spearman"], abs=0.01)
 

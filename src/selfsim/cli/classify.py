@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from selfsim.app import (
+    DEFAULT_BACKEND,
     ClassifyConfig,
     Collection,
     SelfTrainingConfig,
@@ -22,7 +23,7 @@ from selfsim.app import (
 )
 from selfsim.app import export_labels as write_labels
 from selfsim.app import import_labels as store_labels
-from selfsim.cli.common import console, plain, print_json, safe, split_values, warn
+from selfsim.cli.common import BackendOption, console, plain, print_json, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError, NotFoundError
 from selfsim.evaluation.classify import METHODS, FewLabelsConfig, evaluate_few_labels, read_labelled
@@ -251,6 +252,7 @@ def eval_classify(
     pool_size: Annotated[int, typer.Option(help="Seeded subset of the training texts used as the pool "
                                                 "(0: all).")] = 20000,
     encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
+    backend: BackendOption = DEFAULT_BACKEND,
     functions: Annotated[Path | None, typer.Option(help="Labelling functions (YAML or Python) for the weak and "
                                                         "finetune+weak methods.")] = None,
     json_output: JsonOption = False,
@@ -263,7 +265,8 @@ def eval_classify(
     test_texts, test_labels = read_labelled(test)
     extra = read_labelled(unlabelled)[0] if unlabelled else []
     started = time.perf_counter()
-    results = evaluate_few_labels(train_texts, train_labels, test_texts, test_labels, load_encoder(encoder), config,
+    model = load_encoder(encoder, backend)  # type: ignore[arg-type]
+    results = evaluate_few_labels(train_texts, train_labels, test_texts, test_labels, model, config,
                                   extra, log=None if json_output else lambda m: console.print(safe(m), highlight=False),
                                   functions=load_labelling_functions(functions) if functions else ())
     summaries = [r.summary() for r in results]

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from selfsim.app import (
+    DEFAULT_BACKEND,
     Collection,
     TopicConfig,
     TopicResult,
@@ -23,6 +24,7 @@ from selfsim.app import (
     write_map_png,
 )
 from selfsim.cli.common import (
+    BackendOption,
     console,
     errors,
     plain,
@@ -146,6 +148,7 @@ def eval_clustering(
     label_field: Annotated[str, typer.Option(help="Field holding the label.")] = "label",
     limit: Annotated[int | None, typer.Option(help="Use only the first N rows.")] = None,
     encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
+    backend: BackendOption = DEFAULT_BACKEND,
     reduce: ReduceOption = "auto",
     dims: DimsOption = None,
     method: MethodOption = "kmeans",
@@ -173,7 +176,7 @@ def eval_clustering(
         data = type(data)(data.ids, [clean_post(t) for t in data.texts], data.labels)
     wanted = [b for b in split_values(baselines) or ["lsa", "lda"] if b != "none"]
     config = TopicConfig(reduce=reduce, reduce_dims=dims, cluster=method, k=k, seed=seed)
-    vectors = _vectors(data.texts, encoder, max_words, cache)
+    vectors = _vectors(data.texts, encoder, backend, max_words, cache)
     results = evaluate_clustering(data, vectors, config, wanted, coherence,
                                   progress=lambda name: errors.print(f"clustering: {safe(name)}"),
                                   coherence_method=coherence_method)  # type: ignore[arg-type]
@@ -198,13 +201,13 @@ def eval_clustering(
         console.print(Text(f"{plain(row.method)}: {plain(settings)}", style="dim"))
 
 
-def _vectors(texts: list[str], encoder: str, max_words: int, cache: Path | None) -> np.ndarray:
+def _vectors(texts: list[str], encoder: str, backend: str, max_words: int, cache: Path | None) -> np.ndarray:
     if cache is not None and cache.is_file():
         vectors = np.load(cache)
         if len(vectors) == len(texts):
             errors.print(f"using the vectors in {safe(cache)}")
             return vectors
-    model = load_encoder(encoder)
+    model = load_encoder(encoder, backend)
     shortened = [" ".join(t.split(" ")[:max_words]) for t in texts]
     with progress_bar("texts") as bar:
         task = bar.add_task("embedding", total=len(texts))

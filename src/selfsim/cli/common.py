@@ -8,8 +8,9 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,6 +25,9 @@ from rich.progress import (
 from rich.text import Text
 
 from selfsim.errors import FilterWarning
+
+BackendOption = Annotated[str, typer.Option(
+    help="What runs the encoder: torch, onnx (fp32) or onnx-int8 (int8 weights).")]
 
 # Emoji codes stay off: a text holding ":warning:" must print as written.
 console = Console(emoji=False)

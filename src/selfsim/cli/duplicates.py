@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from selfsim.app import (
+    DEFAULT_BACKEND,
     Calibration,
     Collection,
     DuplicateFinder,
@@ -24,7 +25,7 @@ from selfsim.app import (
     read_labelled_pairs,
     save_pair_scorer,
 )
-from selfsim.cli.common import console, errors, print_json, progress_bar, reported_warnings, safe
+from selfsim.cli.common import BackendOption, console, errors, print_json, progress_bar, reported_warnings, safe
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError
 from selfsim.evaluation.pairs import evaluate_pairs, read_pairs
@@ -162,6 +163,7 @@ def _table(report: dict[str, Any], limit: int) -> None:
 def eval_pairs(
     file: Annotated[Path, typer.Argument(help="Labelled pairs, TSV: label (1 = duplicate), sentence1, sentence2.")],
     encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
+    backend: BackendOption = DEFAULT_BACKEND,
     folds: Annotated[int, typer.Option(help="Folds for the learned fused scorer (cosine + lexical overlap); "
                                             "0 or 1 scores cosine only.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the fold split.")] = 0,
@@ -171,7 +173,7 @@ def eval_pairs(
 ) -> None:
     """Average precision, best F1 and its threshold on labelled pairs: cosine, and cosine fused with lexical overlap."""
     pairs = read_pairs(file)
-    model = load_encoder(encoder)
+    model = load_encoder(encoder, backend)
     with progress_bar("texts") as bar:
         task = bar.add_task("embedding", total=len(set(pairs.first + pairs.second)))
         report = evaluate_pairs(model, pairs, folds=folds, seed=seed, progress=lambda n: bar.advance(task, n))

@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from selfsim.app import Collection, evaluate_search
+from selfsim.app import DEFAULT_BACKEND, Collection, evaluate_search
 from selfsim.cli.classify import eval_classify
 from selfsim.cli.cluster import eval_clustering
-from selfsim.cli.common import console, print_json, progress_bar, safe, split_values
+from selfsim.cli.common import BackendOption, console, print_json, progress_bar, safe, split_values
 from selfsim.cli.duplicates import eval_pairs
 from selfsim.cli.recommend import eval_recommend
 from selfsim.cli.train import eval_sts
@@ -35,6 +35,7 @@ def retrieval(
     queries: Annotated[Path, typer.Option(help="BEIR queries .jsonl (_id, text).")],
     qrels: Annotated[Path, typer.Option(help="BEIR qrels TSV (query-id, corpus-id, score).")],
     encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
+    backend: BackendOption = DEFAULT_BACKEND,
     collection: Annotated[Path | None, typer.Option(
         help="Keep the indexed corpus in this collection directory and reuse it next time "
              "(default: a temporary one).")] = None,
@@ -52,7 +53,7 @@ def retrieval(
     with tempfile.TemporaryDirectory(prefix="selfsim-eval-") as scratch:
         path = collection or Path(scratch) / "corpus"
         started = time.perf_counter()
-        with Collection.open_or_create(path, encoder=encoder) as target:
+        with Collection.open_or_create(path, encoder=encoder, backend=backend) as target:
             documents = list(read_corpus(corpus))
             index_seconds = 0.0
             if len(target) != len(documents):

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from selfsim.app import (
+    DEFAULT_BACKEND,
     BlendConfig,
     Collection,
     InteractionReadConfig,
@@ -17,7 +18,7 @@ from selfsim.app import (
     RecommendConfig,
     SequenceTrainingConfig,
 )
-from selfsim.cli.common import console, errors, print_json, safe, split_values, warn
+from selfsim.cli.common import BackendOption, console, errors, print_json, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError
 from selfsim.evaluation.recommend import evaluate_file
@@ -73,6 +74,7 @@ def import_interactions(
     format: Annotated[str, typer.Option(help="auto (by extension), events or sequences.")] = "auto",
     on_error: Annotated[str, typer.Option(help="stop at a bad line, or skip it and report it.")] = "stop",
     encoder: Annotated[str, typer.Option(help="Encoder of a new collection (used for item text).")] = DEFAULT_ENCODER,
+    backend: BackendOption = DEFAULT_BACKEND,
     json_output: JsonOption = False,
 ) -> None:
     """Import interaction events into COLLECTION (made if it does not exist yet)."""
@@ -82,7 +84,7 @@ def import_interactions(
     # Bad paths and missing columns fail before a collection is made; one made here that ends up
     # holding nothing (every line bad, or no lines at all) is removed again.
     Collection.check_interaction_files(files, config)
-    with Collection.open_or_create(collection, discard_if_empty=True, encoder=encoder) as target:
+    with Collection.open_or_create(collection, discard_if_empty=True, encoder=encoder, backend=backend) as target:
         report = target.import_interactions(files, config)
         stats = target.interactions.stats()
     for name in report.empty_files:

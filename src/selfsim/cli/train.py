@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from selfsim.app import (
+    DEFAULT_BACKEND,
     AdaptConfig,
     Collection,
     OptimizerConfig,
@@ -22,7 +23,7 @@ from selfsim.app import (
     train_size_curve,
     training_validator,
 )
-from selfsim.cli.common import console, errors, print_json, progress_bar, safe, split_values
+from selfsim.cli.common import BackendOption, console, errors, print_json, progress_bar, safe, split_values
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError
 from selfsim.evaluation.sts import evaluate_sts, read_sts
@@ -193,11 +194,12 @@ def adapt(
 def eval_sts(
     file: Annotated[Path, typer.Argument(help="STS TSV: score, sentence1, sentence2 (header optional).")],
     encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
+    backend: BackendOption = DEFAULT_BACKEND,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Spearman correlation x100 between the encoder's cosine similarity and the gold scores."""
     pairs = read_sts(file)
-    model = load_encoder(encoder)
+    model = load_encoder(encoder, backend)
     scores = evaluate_sts(model, pairs)
     result = {"file": str(file), "encoder": model.name, "pairs": scores.pairs,
               "spearman": round(scores.spearman, 2), "pearson": round(scores.pearson, 2),
