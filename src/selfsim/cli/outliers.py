@@ -26,6 +26,9 @@ def outliers(
                                                    "cosine to their k-th neighbour.")] = OutliersConfig.percentile,
     top: Annotated[int, typer.Option(help="Outliers reported (and written with --write), loneliest "
                                           "first.")] = 20,
+    signal: Annotated[str, typer.Option(help="neighbours: few neighbours within the radius; reconstruction: a "
+                                             "vector quantiser fitted on the other items rebuilds the item "
+                                             "badly.")] = OutliersConfig.signal,
     filter: Annotated[list[str] | None, typer.Option("--filter", "-f", help="Only items passing this metadata "
                                                                             "condition (repeatable).")] = None,
     write: Annotated[bool, typer.Option("--write", help="Store FIELD=true, FIELD_score and FIELD_reason on the "
@@ -34,7 +37,8 @@ def outliers(
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """List the items of COLLECTION with few neighbours within a radius, loneliest first, each with the reason."""
-    config = OutliersConfig(k=k, radius=radius, min_neighbours=min_neighbours, top=top, percentile=percentile)
+    config = OutliersConfig(k=k, radius=radius, min_neighbours=min_neighbours, top=top, percentile=percentile,
+                            signal=signal)
     spec = parse_filter(filter or [])
     with Collection.open(collection) as target, reported_warnings():
         detector = target.outliers(config, spec)
@@ -57,9 +61,14 @@ def _report(detector: OutlierDetector, texts: dict[str, str], written: int | Non
 def _table(report: dict[str, Any]) -> None:
     chosen = (f"chosen as the {report['percentile']:g}th percentile of the items' cosine to their k-th neighbour"
               if report["radius_chosen"] else "given")
-    console.print(f"{report['items']:,} items checked; [bold]{report['flagged']:,}[/] outliers: fewer than "
-                  f"{report['min_neighbours']} of their {report['k']} nearest items within cosine "
-                  f"{report['radius']:.3f} ({chosen})")
+    if report.get("error_threshold") is not None:
+        console.print(f"{report['items']:,} items checked; [bold]{report['flagged']:,}[/] outliers: rebuilt by a "
+                      f"vector quantiser fitted on the other items with squared error above "
+                      f"{report['error_threshold']:.3f} (the median item's: {report['median_error']:.3f})")
+    else:
+        console.print(f"{report['items']:,} items checked; [bold]{report['flagged']:,}[/] outliers: fewer than "
+                      f"{report['min_neighbours']} of their {report['k']} nearest items within cosine "
+                      f"{report['radius']:.3f} ({chosen})")
     if report["outliers"]:
         table = Table(show_lines=True)
         for column in ("rank", "id", "score", "reason", "text"):

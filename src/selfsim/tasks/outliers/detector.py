@@ -10,8 +10,12 @@ With no ``radius`` it comes from the data: the ``percentile``-th percentile of e
 outlier is an item whose ``min_neighbours``-th neighbour is further than most items' ``k``-th. The
 percentile should exceed the share of items expected to be outliers, or some of them set the radius.
 
-Each :class:`Outlier` names the signal that flagged it (:data:`NEIGHBOURS`), so another signal (a learned
-quantiser's reconstruction error, say) can flag items with its own score and reason alongside.
+Each :class:`Outlier` names the signal that flagged it. With ``signal="reconstruction"``
+(:data:`RECONSTRUCTION`) the score is instead each item's squared error when a learned vector quantiser
+(:mod:`selfsim.objectives.vector_quantisation`: two residual stages of k-means-started, EMA-trained
+codebooks, about one code per 16 items) fitted on the collection's other half rebuilds it: held out, so no
+code is spent on the item itself. An item whose error lies beyond Tukey's fence (the upper quartile plus 1.5
+interquartile ranges) is an outlier; the neighbour search still runs, to name its nearest item.
 """
 
 from __future__ import annotations
@@ -24,8 +28,13 @@ import numpy as np
 
 from selfsim.errors import ConfigError, InputError
 from selfsim.indexes import build_item_index
+from selfsim.objectives.vector_quantisation import VQConfig, held_out_errors
 
 NEIGHBOURS = "neighbours"  # the signal: few neighbours within the radius
+RECONSTRUCTION = "reconstruction"  # the signal: a quantiser fitted on the other items rebuilds it badly
+SIGNALS = (NEIGHBOURS, RECONSTRUCTION)
+FENCE = 1.5  # interquartile ranges above the upper quartile: Tukey's fence (errors of unit vectors are bounded,
+# so the far-out fence at 3 missed planted outliers in a real collection)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,8 @@ class OutliersConfig:
     cosine ``radius`` is an outlier (``radius`` None: chosen from the data as the ``percentile``-th
     percentile of the items' cosine to their ``k``-th neighbour). ``top`` caps how many outliers are kept
     (None: all); ``index`` is a FAISS spec or ``"auto"`` (exact below ``exact_below`` items, else HNSW32).
+    ``signal`` is ``"neighbours"`` or ``"reconstruction"`` (see the module); ``codes`` sets the quantiser's
+    codes per codebook for the latter (None: one per 16 items it is fitted on, 2 to 256).
     """
 
     k: int = 10
@@ -45,8 +56,15 @@ class OutliersConfig:
     percentile: float = 10.0
     index: str = "auto"
     exact_below: int = 20_000
+    signal: str = NEIGHBOURS
+    codes: int | None = None
 
     def __post_init__(self) -> None:
+        if self.signal not in SIGNALS:
+            raise ConfigError(f"unknown outlier signal {self.signal!r}; use one of {', '.join(SIGNALS)}.")
+        if self.codes is not None and not 2 <= self.codes <= 256:
+            raise ConfigError(f"codes must be between 2 and 256, not {self.codes}; or none to choose it from the "
+                              "number of items.")
         if self.k < 1:
             raise ConfigError(f"k must be at least 1, not {self.k}; try 10.")
         if self.radius is not None and not -1.0 <= self.radius <= 1.0:
@@ -119,7 +137,9 @@ class OutlierDetector:
     ``radius_chosen_`` (whether it came from the data), ``similarities_`` and ``neighbours_`` ``(N, k_)``,
     ``neighbours_within_`` and ``scores_`` ``(N,)``, ``typical_within_`` (three items in four have at least
     this many neighbours within the radius), ``flagged_`` (how many items are outliers, before ``top``) and
-    ``outliers_`` (the outliers, loneliest first, at most ``top``).
+    ``outliers_`` (the outliers, loneliest first, at most ``top``). With the reconstruction signal
+    ``scores_`` are the held-out errors, over ``error_threshold_`` is an outlier, ``median_error_`` the median
+    (``error_threshold_`` is None for the neighbours signal).
     """
 
     def __init__(self, config: OutliersConfig = OutliersConfig()) -> None:
@@ -146,6 +166,12 @@ class OutlierDetector:
             radius = float(config.radius)
         within = (similarities >= radius).sum(axis=1)
         scores = 1.0 - similarities.mean(axis=1, dtype=np.float64)
+        self.error_threshold_: float | None = None
+        if config.signal == RECONSTRUCTION:
+            scores = self._reconstruction_errors(vectors)
+            low, high = np.percentile(scores, [25, 75])
+            self.median_error_ = float(np.median(scores))
+            self.error_threshold_ = float(high + FENCE * (high - low))
         self.ids_ = list(ids)
         self.k_ = k
         self.radius_ = radius
@@ -155,7 +181,10 @@ class OutlierDetector:
         self.neighbours_within_ = within
         self.scores_ = scores
         self.typical_within_ = int(np.floor(np.percentile(within, 25)))
-        flagged = np.flatnonzero(within < config.min_neighbours)
+        if self.error_threshold_ is not None:
+            flagged = np.flatnonzero(scores > self.error_threshold_)
+        else:
+            flagged = np.flatnonzero(within < config.min_neighbours)
         # Loneliest first; ties by fewer neighbours within, then by the order given, so runs agree.
         flagged = flagged[np.lexsort((flagged, within[flagged], -scores[flagged]))]
         self.flagged_ = len(flagged)
@@ -163,18 +192,32 @@ class OutlierDetector:
         self.outliers_ = [self._outlier(int(row)) for row in kept]
         return self
 
+    def _reconstruction_errors(self, vectors: np.ndarray) -> np.ndarray:
+        """Each item's squared error rebuilt by a quantiser fitted on the other half of the items."""
+        fitted_on = len(vectors) // 2
+        codes = self.config.codes or int(np.clip(fitted_on // 16, 2, 256))
+        quantiser = VQConfig(form="residual", codebooks=2, codes=min(codes, fitted_on), transform="none",
+                             epochs=2, batch_size=1024, kmeans_iterations=10)
+        return held_out_errors(vectors, quantiser).astype(np.float64)
+
     def _outlier(self, row: int) -> Outlier:
         within, nearest = int(self.neighbours_within_[row]), int(self.neighbours_[row, 0])
         nearest_id = self.ids_[nearest] if nearest >= 0 else None
         similarity = float(self.similarities_[row, 0]) if nearest >= 0 else None
-        reason = (f"{within} of its {self.k_} nearest items {'lies' if within == 1 else 'lie'} within cosine "
-                  f"{self.radius_:.2f} "
-                  f"(three in four items have {self.typical_within_} or more)")
+        if self.error_threshold_ is not None:
+            error = float(self.scores_[row])
+            reason = (f"a vector quantiser fitted on the other items rebuilds it with squared error {error:.3f}, "
+                      f"{error / max(self.median_error_, 1e-12):.1f}x the median item's ({self.median_error_:.3f}; "
+                      f"outliers lie above {self.error_threshold_:.3f}): its codebooks hold nothing like it")
+        else:
+            reason = (f"{within} of its {self.k_} nearest items {'lies' if within == 1 else 'lie'} within cosine "
+                      f"{self.radius_:.2f} "
+                      f"(three in four items have {self.typical_within_} or more)")
         if nearest_id is not None:
             reason += f"; its nearest is {nearest_id} ({similarity:.2f})"
         return Outlier(id=self.ids_[row], score=round(float(self.scores_[row]), 6), neighbours_within=within,
                        nearest_id=nearest_id, nearest_similarity=None if similarity is None else round(similarity, 6),
-                       reason=reason + ".")
+                       reason=reason + ".", signal=self.config.signal)
 
     def summary(self) -> dict[str, Any]:
         """The settings the fit used and what it found, JSON-ready (the outliers under ``outliers``)."""
@@ -182,4 +225,7 @@ class OutlierDetector:
                 "radius_chosen": self.radius_chosen_,
                 "percentile": self.config.percentile if self.radius_chosen_ else None,
                 "min_neighbours": self.config.min_neighbours, "typical_within": self.typical_within_,
-                "flagged": self.flagged_, "outliers": [o.to_dict() for o in self.outliers_]}
+                "flagged": self.flagged_, "signal": self.config.signal,
+                **({"error_threshold": round(self.error_threshold_, 6), "median_error": round(self.median_error_, 6)}
+                   if self.error_threshold_ is not None else {}),
+                "outliers": [o.to_dict() for o in self.outliers_]}
