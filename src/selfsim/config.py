@@ -40,7 +40,8 @@ class ChunkingConfig:
 
 @dataclass(frozen=True)
 class CollectionConfig:
-    """What a collection is made of: its encoder, its vector index spec and its chunking."""
+    """What a collection is made of: its encoder, its vector index spec (a FAISS spec, or ``"auto"`` to pick
+    Flat, HNSW or IVF-PQ by size whenever the index is built) and its chunking."""
 
     encoder: str = DEFAULT_ENCODER
     index: str = "Flat"
@@ -85,7 +86,9 @@ class SearchConfig:
     ``candidates`` is how deep each signal's list goes before fusion; ``rrf_k``
     damps reciprocal-rank fusion (smaller trusts the top ranks more);
     ``dense_weight`` weighs the dense signal against the keyword one, in both
-    fusion methods.
+    fusion methods. ``ef_search`` (HNSW) and ``nprobe`` (IVF) trade the vector
+    index's speed for recall on each query; None keeps the index's default
+    (``ef_search`` 384, ``nprobe`` 32), and an index without the knob ignores it.
     """
 
     mode: SearchMode = "hybrid"
@@ -93,6 +96,8 @@ class SearchConfig:
     candidates: int = 100
     rrf_k: float = 10.0
     dense_weight: float = 0.5
+    ef_search: int | None = None
+    nprobe: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("dense", "keyword", "hybrid"):
@@ -103,6 +108,11 @@ class SearchConfig:
             raise ConfigError("dense_weight must lie between 0 and 1.")
         if self.candidates < 1 or self.rrf_k <= 0:
             raise ConfigError("candidates must be at least 1 and rrf_k above 0.")
+        for name in ("ef_search", "nprobe"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a whole number of at least 1 (or unset for the index's "
+                                  f"default), not {value!r}.")
 
 
 @dataclass(frozen=True)

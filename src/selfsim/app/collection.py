@@ -28,7 +28,7 @@ from selfsim.config import (
 )
 from selfsim.data.readers import as_json, value_problem
 from selfsim.data.records import Record, check_id
-from selfsim.encoders.base import Backend, Encoder, backend_of
+from selfsim.encoders.base import Backend, Encoder, backend_of, weights_of
 from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.registry import DEFAULT_BACKEND, load_encoder
 from selfsim.store.browse import ItemPage
@@ -110,7 +110,7 @@ class Collection:
     def _check_encoder(self, model: Encoder) -> None:
         _, name, version, dim = self.store.encoder
         if model.version != version or model.dim != dim:
-            if model.version.partition("+")[0] == version.partition("+")[0] and model.dim == dim:
+            if weights_of(model.version) == weights_of(version) and model.dim == dim:
                 raise ConfigError(f"{self.store.directory} was embedded by the {backend_of(version)} backend and "
                                   f"the encoder given runs on {backend_of(model.version)}; vectors of two backends "
                                   f"are not mixed: re-encode the collection with reindex --backend "
@@ -126,7 +126,8 @@ class Collection:
         """Make a new collection at ``path`` (a directory that must not hold one yet).
 
         ``encoder`` is a registered name, a sentence-transformers model directory
-        or an :class:`~selfsim.encoders.base.Encoder`; ``index`` a FAISS spec;
+        or an :class:`~selfsim.encoders.base.Encoder`; ``index`` a FAISS spec, or ``"auto"``
+        (Flat, HNSW32 or IVF-PQ by size, re-chosen when the collection grows past a threshold);
         ``backend`` what runs a named encoder (``torch``, ``onnx``, ``onnx-int8``),
         which the collection remembers and uses for every later query and write.
         """
@@ -230,7 +231,7 @@ class Collection:
         return self.store.update_metadata({check_id(item_id): fields for item_id, fields in updates.items()})
 
     def set_index(self, spec: str) -> None:
-        """Rebuild the vector index with a new FAISS spec (``"Flat"``, ``"HNSW32"``, ``"IVF256,Flat"``)."""
+        """Rebuild the vector index with a new FAISS spec (``"Flat"``, ``"HNSW32"``, ``"IVF256,Flat"``, ``"auto"``)."""
         self.store.rebuild_index(spec)
         self.store.save_index()
 
@@ -350,7 +351,7 @@ class Collection:
         if backend == self.backend:
             raise ConfigError(f"{self.store.directory} already uses the {backend} backend; nothing to re-encode.")
         model = load_encoder(self.store.encoder.name, backend)
-        if model.version.partition("+")[0] != self.store.encoder.version.partition("+")[0]:
+        if weights_of(model.version) != weights_of(self.store.encoder.version):
             raise ConfigError(f"the encoder {self.store.encoder.name} no longer has the weights this collection was "
                               "embedded with; re-index it into a new collection.")
         embedded, _, _ = reembed(self.store, model, progress)
@@ -444,14 +445,16 @@ class Collection:
 
     def info(self) -> dict[str, Any]:
         """A summary: path, counts, encoder, index spec, generation and whether the vector index
-        agrees with the store (one vector per chunk: no ghosts, none missing, none twice)."""
+        agrees with the store (one vector per chunk: no ghosts, none missing, none twice). ``index_tombstones``
+        counts deleted vectors an HNSW index still stores (never returned; rebuilt away past 20%)."""
         _, name, version, dim = self.store.encoder
         config = self.store.config
         agreement = self.store.agreement()
         return {"path": str(self.store.directory), "items": len(self), "chunks": agreement.chunks,
                 "encoder": name, "encoder_version": version, "backend": backend_of(version), "dim": dim,
                 "index": config.index,
-                "index_in_use": self.store.index.built_spec, "generation": agreement.generation,
+                "index_in_use": self.store.index.built_spec, "index_search_defaults": self.store.index.knobs,
+                "index_tombstones": self.store.index.deleted, "generation": agreement.generation,
                 "index_vectors": agreement.vectors, "index_ghosts": agreement.ghosts,
                 "index_missing": agreement.missing, "index_duplicates": agreement.duplicates,
                 "index_agrees": agreement.agrees, "chunking": config.to_dict()["chunking"]}

@@ -30,8 +30,9 @@ def index(
     batch_size: Annotated[int, typer.Option(help="Records per transaction.")] = 256,
     encoder: Annotated[str, typer.Option(help="Encoder for a new collection: a registered name or a "
                                               "sentence-transformers directory.")] = DEFAULT_ENCODER,
-    index_spec: Annotated[str, typer.Option("--index", help="FAISS index spec for a new collection "
-                                                            "(Flat, HNSW32, IVF256,Flat, ...).")] = "Flat",
+    index_spec: Annotated[str, typer.Option("--index", help="FAISS index spec for a new collection (Flat, HNSW32, "
+                                                            "IVF256,Flat, ...), or auto: Flat, HNSW32 or IVF-PQ "
+                                                            "by size, re-chosen as the collection grows.")] = "Flat",
     backend: Annotated[str | None, typer.Option(
         help=f"What runs the encoder: torch, onnx (fp32) or onnx-int8 (default for a new collection: "
              f"{DEFAULT_BACKEND}; an existing collection keeps its own).")] = None,
@@ -118,7 +119,8 @@ def delete(
 
 def reindex(
     collection: CollectionArg,
-    index_spec: Annotated[str | None, typer.Option("--index", help="New FAISS index spec, e.g. HNSW32.")] = None,
+    index_spec: Annotated[str | None, typer.Option(
+        "--index", help="New FAISS index spec, e.g. HNSW32, or auto.")] = None,
     backend: Annotated[str | None, typer.Option(
         help="Re-encode every chunk with the collection's model run by this backend.")] = None,
 ) -> None:

@@ -26,10 +26,17 @@ def search(
                                "tags has x, author exists.")] = None,
     fusion: Annotated[str, typer.Option(help="Hybrid fusion: rrf or weighted.")] = "rrf",
     dense_weight: Annotated[float, typer.Option(help="Weight of the dense signal in fusion (0-1).")] = 0.5,
+    ef_search: Annotated[int | None, typer.Option(
+        help="HNSW: candidates kept while searching the graph; higher finds more true neighbours, slower "
+             "(the index's default: 384).")] = None,
+    nprobe: Annotated[int | None, typer.Option(
+        help="IVF: inverted lists searched; higher finds more true neighbours, slower (the index's default: "
+             "32).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
 ) -> None:
     """Search COLLECTION by meaning (dense), by words (keyword) or both (hybrid)."""
-    config = SearchConfig(mode=mode, fusion=fusion, dense_weight=dense_weight)  # type: ignore[arg-type]
+    config = SearchConfig(mode=mode, fusion=fusion, dense_weight=dense_weight,  # type: ignore[arg-type]
+                          ef_search=ef_search, nprobe=nprobe)
     spec = parse_filter(filter or [])
     with Collection.open(collection) as target, reported_warnings():
         hits = target.search(query, k=k, filter=spec, config=config)

@@ -30,6 +30,11 @@ def versioned(digest: str, backend: Backend) -> str:
     return digest if backend == "torch" else f"{digest}+{backend}"
 
 
+def weights_of(version: str) -> str:
+    """The weights' digest in a recorded ``version``, whatever backend computed the vectors."""
+    return version.partition("+")[0]
+
+
 def backend_of(version: str) -> Backend:
     """The backend whose vectors a recorded ``version`` names (see :func:`versioned`)."""
     _, _, suffix = version.partition("+")

@@ -23,7 +23,8 @@ from selfsim.config import CollectionConfig
 from selfsim.errors import ConfigError
 from selfsim.store.browse import FieldGroup, ItemPage, field_groups, field_values, page_items
 from selfsim.store.database import Database, PreparedItem, StoredItem
-from selfsim.store.filters import Filter
+from selfsim.store.filter_cache import FilterCache
+from selfsim.store.filters import Filter, compile_filter
 from selfsim.store.integrity import CheckReport, IndexAgreement, compare
 from selfsim.store.interactions import InteractionStore
 from selfsim.store.keys import KeyStore
@@ -65,6 +66,7 @@ class Store:
         self._dirty = False  # the in-memory index differs from the saved one
         self._wrote = False  # this process committed writes the index has not seen yet
         self._closed = False
+        self._filters = FilterCache()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -303,21 +305,24 @@ class Store:
                     self.rebuild_index()
                     return
             index = self._index
-            if index.generation == generation and not index.wants_rebuild:
+            if index.generation == generation and not index.outgrown:
                 return
             if not self._usable(index):
                 self.rebuild_index()
                 return
             changes = self._database.changes_since(index.generation, self.encoder[0])
-            if len(changes.removed_ids) and not index.can_remove:
+            index.remove(changes.removed_ids)  # tombstones where the index cannot drop vectors
+            try:
+                index.add(changes.added_ids, changes.added_vectors)
+            except ValueError:  # an id it holds a tombstone of: only a fresh index can take it
                 self.rebuild_index()
                 return
-            index.remove(changes.removed_ids)
-            index.add(changes.added_ids, changes.added_vectors)
             index.generation = generation
             self._dirty = True
-            if index.wants_rebuild and index.trainable_with(index.size):
-                self.rebuild_index()  # enough vectors now to train the index that was asked for
+            if index.outgrown or index.wants_compaction:
+                # Grown into another kind (enough vectors to train the spec asked for, or auto past a
+                # size threshold), or tombstones piled up: a fresh index from the stored vectors.
+                self.rebuild_index()
 
     def _usable(self, index: VectorIndex) -> bool:
         """Whether ``index`` can be caught up: same spec and dimension, and no deletion after its
@@ -394,23 +399,56 @@ class Store:
 
     # -- nearest neighbours and keyword matches --------------------------------------------------
 
-    def nearest_items(self, query: np.ndarray, k: int,
-                      filter: Filter | None = None) -> list[NearestItem]:
+    def chunk_ids_matching(self, filter: Filter | None) -> np.ndarray:
+        """Ids of every chunk whose item passes ``filter`` (all chunks for no filter), from one committed state.
+
+        The ids of recent filters are remembered until the next write (:mod:`selfsim.store.filter_cache`), and
+        fields filtered on repeatedly are read from indexed tables instead of every item's JSON
+        (:mod:`selfsim.store.filter_columns`). Safe to call from another thread, so a search can evaluate its
+        filter while it encodes the query.
+        """
+        if not filter:
+            return self._database.chunk_ids()
+        where, params = compile_filter(filter)
+        key = (where, repr(params))
+        cached = self._filters.get(key, self._database.committed_generation())
+        if cached is not None:
+            return cached
+        generation, ids = self._database.generation_and_chunk_ids(filter)
+        self._filters.put(key, generation, ids)
+        return ids
+
+    @property
+    def filters(self) -> FilterCache:
+        """The cache of recent filters' chunk ids (see :meth:`chunk_ids_matching`); ``clear()`` forgets them."""
+        return self._filters
+
+    def forget_filters(self) -> None:
+        """Forget what filters left behind: their cached chunk ids, and the field tables of every connection
+        (dropped at its next filter), so the next filter on any field reads every item's JSON again."""
+        self._filters.clear()
+        self._database.field_epoch += 1
+
+    def nearest_items(self, query: np.ndarray, k: int, filter: Filter | None = None, *,
+                      ef_search: int | None = None, nprobe: int | None = None) -> list[NearestItem]:
         """The ``k`` items nearest ``query`` (a unit vector), among items passing ``filter``.
 
         Each result is ``(item_key, score, chunk_id)`` for the item's best chunk. The filter is
-        applied inside the vector search, so ``k`` results come back whenever ``k`` items pass.
+        applied inside the vector search, so ``k`` results come back whenever ``k`` items pass: a
+        filter that passes few chunks scores just those exactly, a broader one filters inside the
+        FAISS search (see :meth:`VectorIndex.search`). ``ef_search`` and ``nprobe`` override the
+        index's search-time defaults (HNSW, IVF) for this query.
         """
         if k <= 0:
             return []
         index = self.index
-        allowed = None if not filter else self._database.chunk_ids_matching(filter)
+        allowed = None if not filter else self.chunk_ids_matching(filter)
         available = index.size if allowed is None else len(allowed)
         if available == 0:
             return []
         fetch = min(available, max(2 * k, k + 16))
         while True:
-            scores, ids = index.search(query, fetch, allowed)
+            scores, ids = index.search(query, fetch, allowed, ef_search=ef_search, nprobe=nprobe)
             found = int((ids[0] >= 0).sum())
             if allowed is not None and found < fetch:
                 # An approximate index can lose filtered neighbours; score the allowed vectors exactly.

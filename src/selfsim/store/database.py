@@ -25,6 +25,7 @@ from selfsim.config import CollectionConfig
 from selfsim.data.chunking import Chunk
 from selfsim.data.records import Record
 from selfsim.errors import ConfigError, ConflictError, InputError, NotFoundError
+from selfsim.store.filter_columns import FieldColumns, plain_chunk_ids
 from selfsim.store.filters import Filter, compile_filter
 from selfsim.store.results import (
     ChunkSpan,
@@ -341,8 +342,8 @@ class Database:
                         metadata.pop(field, None)
                     else:
                         metadata[field] = value
-                self.connection.execute("UPDATE items SET metadata = ?, updated_at = ? WHERE key = ?",
-                                        (json.dumps(metadata, ensure_ascii=False), now, key))
+                self.connection.execute("UPDATE items SET metadata = ?, updated_at = ?, generation = ? WHERE key = ?",
+                                        (json.dumps(metadata, ensure_ascii=False), now, generation, key))
         return WriteResult(generation, missing)
 
     def _keys_for(self, ids: Sequence[str]) -> dict[str, int]:
@@ -460,10 +461,31 @@ class Database:
 
     def chunk_ids_matching(self, filter: Filter | None) -> np.ndarray:
         """Ids of every chunk whose item passes ``filter``."""
-        where, params = compile_filter(filter)
-        rows = self.connection.execute(
-            f"SELECT c.id FROM chunks c JOIN items i ON i.key = c.item_key WHERE {where}", params).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return plain_chunk_ids(self.connection, filter)
+
+    def generation_and_chunk_ids(self, filter: Filter | None) -> tuple[int, np.ndarray]:
+        """``(generation, ids)``: the chunks passing ``filter`` and the generation, from one committed state (via
+        field tables: :mod:`selfsim.store.filter_columns`); safe from any thread (each reads on its own connection)."""
+        connection = self._reader()
+        holder = self if connection is self.connection else self._readers  # field tables live per connection
+        columns = getattr(holder, "field_columns", None) or FieldColumns()
+        holder.field_columns = columns
+        began = not connection.in_transaction
+        if began:
+            connection.execute("BEGIN")
+        try:  # tables are built only in a transaction of our own, so never rolled back
+            generation = self.committed_generation()
+            return generation, columns.chunk_ids(connection, filter, generation, build=began, epoch=self.field_epoch)
+        finally:
+            if began:
+                connection.execute("COMMIT")
+
+    field_epoch = 0  # bumped to make every connection drop its field tables at its next filter
+
+    def committed_generation(self) -> int:
+        """The generation as this thread's connection sees it; safe from any thread, like :meth:`keyword`."""
+        row = self._reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(json.loads(row[0])) if row else 0
 
     def vectors(self, encoder_id: int, chunk_ids: Sequence[int] | None = None,
                 batch: int = 20000) -> Iterator[VectorBatch]:

@@ -28,6 +28,7 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from selfsim.errors import InputError
@@ -53,8 +54,15 @@ def field_path(field: Any) -> str:
     return "$." + ".".join(f'"{part}"' for part in field.split("."))
 
 
-def compile_filter(spec: Filter | None, column: str = "i.metadata") -> tuple[str, list[Any]]:
-    """Return ``(sql, params)``: a WHERE clause over ``column`` (``"1"`` when there is no filter)."""
+def compile_filter(spec: Filter | None, column: str = "i.metadata",
+                   fields: Mapping[str, str] | None = None) -> tuple[str, list[Any]]:
+    """Return ``(sql, params)``: a WHERE clause over ``column`` (``"1"`` when there is no filter).
+
+    With ``fields`` (a JSON path, as :func:`field_path` gives it, to a table alias), each field is read from
+    that table's columns ``v`` (its value, as ``json_extract`` gives it) and ``t`` (its ``json_type``)
+    instead of from the JSON: the same comparisons, so the same answers (see
+    :mod:`selfsim.store.filter_columns`). A ``$contains`` needs the JSON and is then a ValueError.
+    """
     if spec is None:
         return "1", []
     if not isinstance(spec, Mapping):
@@ -65,22 +73,36 @@ def compile_filter(spec: Filter | None, column: str = "i.metadata") -> tuple[str
     params: list[Any] = []
     for field, condition in spec.items():
         path = field_path(field)
-        value_sql = f"json_extract({column}, ?)"
+        if fields is None:
+            read = _Read(f"json_extract({column}, ?)", f"json_type({column}, ?)", (path,), (column, path))
+        else:
+            read = _Read(f"{fields[path]}.v", f"{fields[path]}.t", (), None)
         if isinstance(condition, Mapping):
             if not condition:
                 raise InputError(f"the condition on {field!r} is empty; give a value or an operator.")
             for operator, operand in condition.items():
-                sql, args = _condition(field, path, value_sql, column, operator, operand)
+                sql, args = _condition(field, read, operator, operand)
                 clauses.append(sql)
                 params.extend(args)
         else:
-            sql, args = _condition(field, path, value_sql, column, "$eq", condition)
+            sql, args = _condition(field, read, "$eq", condition)
             clauses.append(sql)
             params.extend(args)
         if len(clauses) > MAX_CONDITIONS:
             raise InputError(f"the filter holds more than {MAX_CONDITIONS} conditions; use $in for many values "
                              "of one field.")
     return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class _Read:
+    """SQL reading one field: its value (as json_extract gives it) and its JSON type (as json_type names it),
+    each taking ``params``; ``json`` is the JSON column and path a ``$contains`` reads, None for plain columns."""
+
+    value: str
+    kind: str
+    params: tuple[Any, ...]
+    json: tuple[str, str] | None
 
 
 def _is_unicode(text: str) -> bool:
@@ -121,31 +143,33 @@ def _scalar(field: str, value: Any) -> Any:
                      "(use $in for a list of values).")
 
 
-def _condition(field: str, path: str, value_sql: str, column: str, operator: str,
-               operand: Any) -> tuple[str, list[Any]]:
+def _condition(field: str, read: _Read, operator: str, operand: Any) -> tuple[str, list[Any]]:
     if operator in _COMPARISONS:
         value = _scalar(field, operand)  # JSON true is 1 to SQLite
         if value is None and operator == "$eq":
-            return f"{value_sql} IS NULL", [path]
-        sql = f"{value_sql} {_COMPARISONS[operator]} ?"
+            return f"{read.value} IS NULL", [*read.params]
+        sql = f"{read.value} {_COMPARISONS[operator]} ?"
         if operator in _RANGES:
             if value is None:
                 raise InputError(f"{operator} on {field!r} needs a number or text to compare with, not null.")
             # SQLite orders every text above every number; a range only compares like with like.
             kinds = "('text')" if isinstance(value, str) else "('integer', 'real')"
-            return f"(json_type({column}, ?) IN {kinds} AND {sql})", [path, path, value]
-        return sql, [path, value]
+            return f"({read.kind} IN {kinds} AND {sql})", [*read.params, *read.params, value]
+        return sql, [*read.params, value]
     if operator == "$in":
         if not isinstance(operand, (list, tuple, set, frozenset)) or not operand:
             raise InputError(f"$in on {field!r} needs a non-empty list of values.")
         values = [_scalar(field, v) for v in operand]
         # One JSON array parameter however long the list: SQLite caps the number of parameters.
-        return f"{value_sql} IN (SELECT value FROM json_each(?))", [path, json.dumps(values)]
+        return f"{read.value} IN (SELECT value FROM json_each(?))", [*read.params, json.dumps(values)]
     if operator == "$exists":
         if not isinstance(operand, (bool, int)) or operand not in (0, 1):
             raise InputError(f"$exists on {field!r} takes true or false, not {operand!r}.")
-        return (f"json_type({column}, ?) IS {'NOT ' if operand else ''}NULL", [path])
+        return f"{read.kind} IS {'NOT ' if operand else ''}NULL", [*read.params]
     if operator == "$contains":
+        if read.json is None:
+            raise ValueError("$contains reads the JSON itself, not a field's columns")
+        column, path = read.json
         return (f"EXISTS (SELECT 1 FROM json_each({column}, ?) WHERE json_each.value = ?)",
                 [path, _scalar(field, operand)])
     known = ", ".join(OPERATORS)

@@ -26,6 +26,7 @@ from selfsim.store.results import ItemChunk, KeywordMatch, NearestItem
 from selfsim.tasks.search.fusion import reciprocal_rank_fusion, weighted_score_fusion
 
 _KEYWORD_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="selfsim-keyword")
+_FILTER_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="selfsim-filter")
 # A k beyond any collection just means "every match"; capping it keeps SQLite's LIMIT in range.
 _MAX_K = 2**31 - 1
 _FIELD_SAMPLE = 200  # items whose metadata names the known fields in a filter warning
@@ -86,9 +87,14 @@ def search(store: Store, encoder: Encoder | Callable[[], Encoder], query: str, k
     elif mode == "keyword" and match:
         keyword = store.keyword_items(match, depth, filter)
     if mode in ("dense", "hybrid"):
+        # A filter's chunk ids are read (and cached, see Store.chunk_ids_matching) while the query is encoded:
+        # a scan of every item's metadata in SQLite, which releases the GIL, as the encoder does.
+        allowed = _FILTER_WORKER.submit(store.chunk_ids_matching, filter) if filter else None
         model = encoder if isinstance(encoder, Encoder) else encoder()
         vector = model.encode([query])[0]
-        dense = store.nearest_items(vector, depth, filter)
+        if allowed is not None:
+            allowed.result()
+        dense = store.nearest_items(vector, depth, filter, ef_search=config.ef_search, nprobe=config.nprobe)
     if pending is not None:
         keyword = pending.result()
 
