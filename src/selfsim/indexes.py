@@ -18,11 +18,11 @@ from selfsim.errors import ConfigError
 AUTO = "auto"
 # Where ``auto`` changes kind, measured on 2 shared cores with 384-d vectors (benchmarks/ann_scale.py,
 # benchmarks/results/ann_scale.json). Flat is exact and needs no build: one query scans 50k vectors in
-# ~5 ms (p99 7 ms) on one thread, 100k in ~10 ms (p99 17 ms), growing with the collection, while HNSW32
-# answers 1M in ~1.5 ms (p99 < 3 ms) at recall@10 0.96. HNSW32 keeps every vector uncompressed plus its
-# graph (1.8 kB a vector) and built 1M vectors in 12 minutes (1,400 a second), so past 2M vectors (3.6 GB,
-# and half an hour to rebuild) IVF-PQ re-ranked from 8-bit vectors takes over: 0.45 kB a vector, a build
-# three times faster (4,600 a second), recall@10 0.95-0.96 at a p99 of 1-2 ms on 1M.
+# ~5 ms (p99 7 ms) on one thread, 100k in ~10 ms (p99 11-14 ms), growing with the collection, while HNSW32
+# answers 1M in ~1.6 ms (p99 ~3 ms) at recall@10 0.96. HNSW32 keeps every vector uncompressed plus its
+# graph (1.8 kB a vector) and built 1M vectors in 5.5 minutes (3,100 a second; 12 minutes on busy cores),
+# so past 2M vectors (3.6 GB, and a rebuild of 15-30 minutes) IVF-PQ re-ranked from 8-bit vectors takes
+# over: 0.45 kB a vector, built at 5,000-10,000 a second, recall@10 0.95-0.96 at a p99 of 1-2 ms on 1M.
 AUTO_FLAT_BELOW = 50_000
 AUTO_HNSW_BELOW = 2_000_000
 
