@@ -236,7 +236,8 @@ def main() -> None:
                                                                   for k, v in by_state.items()))
     write_result(f"search_latency_{args.index.replace(',', '_')}", {
         "data": f"{SIZE:,} short texts from {args.data} (see docstring)", "items": info["items"],
-        "chunks": info["chunks"], "index": info["index_in_use"], "queries": len(queries), "k": 10,
+        "chunks": info["chunks"], "index": info["index_in_use"], "backend": info.get("backend"),
+        "queries": len(queries), "k": 10,
         "latency_ms": results, "encoding_share_of_hybrid_p50": share,
         "filtered_over_unfiltered": ratios, "filter_paths_one_thread": paths,
         "target_p99_hybrid_ms": TARGET_P99_HYBRID_MS, "target_filter_ratio": TARGET_FILTER_RATIO,
