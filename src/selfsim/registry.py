@@ -26,18 +26,20 @@ MODELS: dict[str, Callable[[], Path]] = {
 }
 DEFAULT_BACKEND: Backend = "onnx-int8"
 
-_cache: dict[tuple[str, Backend], Encoder] = {}
+_cache: dict[tuple[str, Backend, int | None], Encoder] = {}
 
 
-def load_encoder(name: str, backend: Backend = DEFAULT_BACKEND) -> Encoder:
+def load_encoder(name: str, backend: Backend = DEFAULT_BACKEND, threads: int | None = None) -> Encoder:
     """Build the encoder called ``name`` (a registered name or a sentence-transformers directory) run by
     ``backend``: ``torch`` (PyTorch, fp32), ``onnx`` (ONNX Runtime, fp32) or ``onnx-int8`` (int8 weights).
 
     Encoders are cached per process, since loading weights costs far more than
     anything done with them in a short command. An ONNX backend exports the model
-    on first use into a directory beside its weights (seconds, once).
+    on first use into a directory beside its weights (seconds, once). ``threads``
+    caps an ONNX session's threads, or sets this process's torch threads (the
+    workers of :class:`~selfsim.encoders.pool.EncoderPool` use one each).
     """
-    key = (name, check_backend(backend))
+    key = (name, check_backend(backend), threads)
     if key not in _cache:
         if name in MODELS:
             model_dir, recorded = MODELS[name](), name
@@ -46,15 +48,19 @@ def load_encoder(name: str, backend: Backend = DEFAULT_BACKEND) -> Encoder:
         else:
             known = ", ".join(sorted(MODELS))
             raise NotFoundError(f"no encoder called {name!r}; use one of {known} or a model directory.")
-        _cache[key] = _build(model_dir, recorded, backend)
+        _cache[key] = _build(model_dir, recorded, backend, threads)
     return _cache[key]
 
 
-def _build(model_dir: Path, name: str | None, backend: Backend) -> Encoder:
+def _build(model_dir: Path, name: str | None, backend: Backend, threads: int | None) -> Encoder:
     if backend == "torch":
         from selfsim.encoders.sentence import SentenceEncoder
 
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         return SentenceEncoder(model_dir, name=name)
     from selfsim.encoders.onnx_runtime import OnnxEncoder
 
-    return OnnxEncoder(model_dir, backend, name=name)
+    return OnnxEncoder(model_dir, backend, name=name, threads=threads)

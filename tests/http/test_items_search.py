@@ -79,6 +79,18 @@ def test_search_with_a_filter(served: Server) -> None:
                                  h["metadata"]["kind"] == "module" for h in found["hits"])
 
 
+def test_search_knobs(served: Server) -> None:
+    with served.client() as client:
+        weighted = _ok(client.post(served.url("/search"), json={
+            "query": "compress data with gzip", "k": 3, "fusion": "weighted", "dense_weight": 1.0,
+            "ef_search": 64, "nprobe": 4}))["hits"]
+        dense = _ok(client.post(served.url("/search"), json={
+            "query": "compress data with gzip", "k": 3, "mode": "dense"}))["hits"]
+        bad = client.post(served.url("/search"), json={"query": "gzip", "nprobe": 0})
+    assert [h["id"] for h in weighted] == [h["id"] for h in dense]  # all weight on the dense signal
+    assert bad.status_code == 422 and "nprobe" in bad.json()["error"]
+
+
 def test_add_upsert_and_delete(served: Server) -> None:
     with served.client("write") as client:
         added = _ok(client.post(served.url("/items"), json={"replace": False, "items": [

@@ -29,6 +29,7 @@ from selfsim.config import (
 from selfsim.data.readers import as_json, value_problem
 from selfsim.data.records import Record, check_id
 from selfsim.encoders.base import Backend, Encoder, backend_of, weights_of
+from selfsim.encoders.pool import EncoderPool
 from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.registry import DEFAULT_BACKEND, load_encoder
 from selfsim.store.browse import ItemPage
@@ -205,12 +206,14 @@ class Collection:
                                     batch_size=batch_size, progress=progress)
 
     def index_files(self, paths: Sequence[str | Path], config: IngestConfig = IngestConfig(),
-                    progress: ingest.Progress | None = None) -> IngestReport:
+                    progress: ingest.Progress | None = None, processes: int = 1) -> IngestReport:
         """Upsert every record of JSONL, CSV/TSV or Parquet files; see :func:`selfsim.tasks.ingest.ingest_files`.
 
         The report counts records that replaced an earlier one with the same id (``replaced``)
-        and names files that held no records (``empty_files``)."""
-        return ingest.ingest_files(self.store, self.encoder, paths, config, progress)
+        and names files that held no records (``empty_files``). ``processes`` > 1 encodes in that
+        many single-threaded processes (see :class:`~selfsim.encoders.pool.EncoderPool`)."""
+        with EncoderPool(self.encoder, self.store.encoder.name, self.backend, processes) as encoder:
+            return ingest.ingest_files(self.store, encoder, paths, config, progress)
 
     @staticmethod
     def check_files(paths: Sequence[str | Path], config: IngestConfig = IngestConfig()) -> None:
@@ -345,16 +348,18 @@ class Collection:
         :class:`~selfsim.app.classifier.Classifier`)."""
         return Classifier(self.store, lambda: self.encoder, task)
 
-    def set_backend(self, backend: Backend, progress: AdaptProgress | None = None) -> int:
+    def set_backend(self, backend: Backend, progress: AdaptProgress | None = None, processes: int = 1) -> int:
         """Re-encode every chunk with the collection's model run by ``backend`` and switch to those vectors
-        (search answers from the old ones until the switch); returns the number of chunks encoded."""
+        (search answers from the old ones until the switch); returns the number of chunks encoded.
+        ``processes`` > 1 encodes in that many single-threaded processes."""
         if backend == self.backend:
             raise ConfigError(f"{self.store.directory} already uses the {backend} backend; nothing to re-encode.")
         model = load_encoder(self.store.encoder.name, backend)
         if weights_of(model.version) != weights_of(self.store.encoder.version):
             raise ConfigError(f"the encoder {self.store.encoder.name} no longer has the weights this collection was "
                               "embedded with; re-index it into a new collection.")
-        embedded, _, _ = reembed(self.store, model, progress)
+        with EncoderPool(model, self.store.encoder.name, backend, processes) as pool:
+            embedded, _, _ = reembed(self.store, pool, progress)
         self._encoder = model
         return embedded
 
