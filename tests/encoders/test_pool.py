@@ -7,6 +7,7 @@ takes seconds; the default run keeps one such test (the collection path).
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def test_collection_indexes_through_processes(tmp_path: Path, tiny_model_dir: Pa
 def test_pool_vectors_match_one_process_on_torch(tiny_model_dir: Path) -> None:
     local = load_encoder(str(tiny_model_dir), "torch")
     expected = local.encode(TEXTS, batch_size=4)
-    with EncoderPool(local, str(tiny_model_dir), "torch", processes=2) as pool:
+    with EncoderPool(local, partial(load_encoder, str(tiny_model_dir), "torch", threads=1), processes=2) as pool:
         assert (pool.name, pool.version, pool.dim) == (local.name, local.version, local.dim)
         vectors = pool.encode(TEXTS, batch_size=4)
         assert pool._executor is not None  # the bulk call really went to the workers
@@ -46,11 +47,11 @@ def test_pool_vectors_match_one_process_on_torch(tiny_model_dir: Path) -> None:
 
 def test_few_texts_stay_in_the_calling_process(tiny_model_dir: Path) -> None:
     local = load_encoder(str(tiny_model_dir), "torch")
-    with EncoderPool(local, str(tiny_model_dir), "torch", processes=2) as pool:
+    with EncoderPool(local, partial(load_encoder, str(tiny_model_dir), "torch", threads=1), processes=2) as pool:
         assert np.allclose(pool.encode(TEXTS[:3]), local.encode(TEXTS[:3]), atol=1e-6)
         assert pool._executor is None
 
 
 def test_pool_needs_a_process(tiny_model_dir: Path) -> None:
     with pytest.raises(ConfigError, match="at least 1"):
-        EncoderPool(load_encoder(str(tiny_model_dir), "torch"), str(tiny_model_dir), "torch", processes=0)
+        EncoderPool(load_encoder(str(tiny_model_dir), "torch"), partial(load_encoder, str(tiny_model_dir)), processes=0)

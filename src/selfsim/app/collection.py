@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,11 @@ class Collection:
             raise ConfigError(f"{self.store.directory} was embedded with {name} (weights {version}) but the "
                               f"encoder given has weights {model.version}; open it with the model that made it.")
 
+    def _pool(self, model: Encoder, processes: int) -> EncoderPool:
+        """``model`` run by ``processes`` single-threaded workers (loaded by name, so they share its weights)."""
+        load = partial(load_encoder, self.store.encoder.name, backend_of(model.version), threads=1)
+        return EncoderPool(model, load, processes)
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     @classmethod
@@ -212,7 +218,7 @@ class Collection:
         The report counts records that replaced an earlier one with the same id (``replaced``)
         and names files that held no records (``empty_files``). ``processes`` > 1 encodes in that
         many single-threaded processes (see :class:`~selfsim.encoders.pool.EncoderPool`)."""
-        with EncoderPool(self.encoder, self.store.encoder.name, self.backend, processes) as encoder:
+        with self._pool(self.encoder, processes) as encoder:
             return ingest.ingest_files(self.store, encoder, paths, config, progress)
 
     @staticmethod
@@ -358,7 +364,7 @@ class Collection:
         if weights_of(model.version) != weights_of(self.store.encoder.version):
             raise ConfigError(f"the encoder {self.store.encoder.name} no longer has the weights this collection was "
                               "embedded with; re-index it into a new collection.")
-        with EncoderPool(model, self.store.encoder.name, backend, processes) as pool:
+        with self._pool(model, processes) as pool:
             embedded, _, _ = reembed(self.store, pool, progress)
         self._encoder = model
         return embedded
@@ -451,7 +457,8 @@ class Collection:
     def info(self) -> dict[str, Any]:
         """A summary: path, counts, encoder, index spec, generation and whether the vector index
         agrees with the store (one vector per chunk: no ghosts, none missing, none twice). ``index_tombstones``
-        counts deleted vectors an HNSW index still stores (never returned; rebuilt away past 20%)."""
+        counts deleted vectors an HNSW index still stores (never returned; rebuilt away past 20%); ``index_details``
+        gives a VQ index's bytes per vector and codebook usage."""
         _, name, version, dim = self.store.encoder
         config = self.store.config
         agreement = self.store.agreement()
@@ -459,7 +466,8 @@ class Collection:
                 "encoder": name, "encoder_version": version, "backend": backend_of(version), "dim": dim,
                 "index": config.index,
                 "index_in_use": self.store.index.built_spec, "index_search_defaults": self.store.index.knobs,
-                "index_tombstones": self.store.index.deleted, "generation": agreement.generation,
+                "index_tombstones": self.store.index.deleted, "index_details": self.store.index.details,
+                "generation": agreement.generation,
                 "index_vectors": agreement.vectors, "index_ghosts": agreement.ghosts,
                 "index_missing": agreement.missing, "index_duplicates": agreement.duplicates,
                 "index_agrees": agreement.agrees, "chunking": config.to_dict()["chunking"]}

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
 import numpy as np
 
-from selfsim.encoders.base import Backend, Encoder, ProgressCallback
+from selfsim.encoders.base import Encoder, ProgressCallback
 from selfsim.errors import ConfigError
 
 BATCHES_PER_TASK = 4  # batches a worker takes at a time: small enough to keep both busy to the end
@@ -31,17 +31,18 @@ BATCHES_PER_TASK = 4  # batches a worker takes at a time: small enough to keep b
 class EncoderPool:
     """``processes`` workers running ``local``'s model, each on one thread.
 
-    ``load`` is how a worker builds its encoder: a registered name or model
-    directory, run by ``backend``. Use it as a context manager (or call
-    :meth:`close`) so the workers exit; they start on the first bulk call.
+    ``load`` builds a worker's encoder: a picklable callable such as
+    ``functools.partial(load_encoder, name, backend, threads=1)``. Use the pool as a
+    context manager (or call :meth:`close`) so the workers exit; they start on the
+    first bulk call.
     """
 
-    def __init__(self, local: Encoder, load: str, backend: Backend, processes: int) -> None:
+    def __init__(self, local: Encoder, load: Callable[[], Encoder], processes: int) -> None:
         if processes < 1:
             raise ConfigError(f"processes must be at least 1 (got {processes}).")
         self.local = local
         self.name, self.version, self.dim = local.name, local.version, local.dim
-        self.load, self.backend, self.processes = load, backend, processes
+        self.load, self.processes = load, processes
         self._executor: ProcessPoolExecutor | None = None
 
     def _start(self) -> ProcessPoolExecutor:
@@ -49,7 +50,7 @@ class EncoderPool:
             # spawn, not fork: a forked copy of a process that already runs OpenMP threads can hang.
             context = multiprocessing.get_context("spawn")
             self._executor = ProcessPoolExecutor(self.processes, mp_context=context, initializer=_load_worker,
-                                                 initargs=(self.load, self.backend, self.version))
+                                                 initargs=(self.load, self.version))
         return self._executor
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32,
@@ -97,12 +98,10 @@ _worker: Encoder | None = None
 _expected_version = ""
 
 
-def _load_worker(load: str, backend: Backend, version: str) -> None:
-    """Build this worker's single-threaded encoder."""
+def _load_worker(load: Callable[[], Encoder], version: str) -> None:
+    """Build this worker's encoder."""
     global _worker, _expected_version
-    from selfsim.registry import load_encoder
-
-    _worker, _expected_version = load_encoder(load, backend, threads=1), version
+    _worker, _expected_version = load(), version
 
 
 def _encode(texts: list[str], batch_size: int) -> np.ndarray:

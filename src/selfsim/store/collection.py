@@ -298,7 +298,7 @@ class Store:
         with self._lock, self._database.snapshot():
             generation = self._database.generation
             if self._index is None:
-                self._index = VectorIndex.load(self.directory / INDEX_DIR)
+                self._index = VectorIndex.load(self.directory / INDEX_DIR, fetch=self._stored_vectors)
                 if self._index is not None and not self._usable(self._index):
                     self._index = None
                 if self._index is None:
@@ -344,8 +344,23 @@ class Store:
             ids = np.concatenate([b[0] for b in batches]) if batches else np.zeros(0, dtype=np.int64)
             vectors = (np.concatenate([b[1] for b in batches]) if batches
                        else np.zeros((0, dim), dtype=np.float32))
-            self._index = VectorIndex.build(self.config.index, dim, ids, vectors, generation)
+            self._index = VectorIndex.build(self.config.index, dim, ids, vectors, generation,
+                                            fetch=self._stored_vectors)
             self._dirty = True
+
+    def _stored_vectors(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """The active encoder's vectors of ``chunk_ids`` (distinct) in that order, (len, dim), a NaN row for a
+        chunk no longer stored: what a VQ index re-ranks its candidates with (read under the lock, so never
+        from a write transaction half done on the shared connection)."""
+        chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
+        order = np.argsort(chunk_ids, kind="stable")
+        ordered = chunk_ids[order]
+        with self._lock:
+            encoder_id, dim = self.encoder[0], self.encoder[3]
+            found = np.full((len(chunk_ids), dim), np.nan, dtype=np.float32)
+            for ids, vectors in self._database.vectors(encoder_id, chunk_ids.tolist()):
+                found[order[np.searchsorted(ordered, ids)]] = vectors
+        return found
 
     def save_index(self) -> None:
         """Persist the index if it changed since it was last saved (unless another process saved a

@@ -20,7 +20,13 @@ instead of filtering inside a FAISS search that visits everything (Flat) or
 loses its way among vectors it may not return (HNSW); larger allowed sets go
 through a FAISS selector inside the search.
 
-On disk an index is a file named after the store generation it reflects (plus
+**VQ.** A ``VQ48`` spec (see :func:`selfsim.indexes.vq_spec`) makes a
+:class:`~selfsim.store.vq_index.VQIndex` instead: selfsim's learned quantiser,
+codes in memory, candidates re-ranked exactly from float vectors the collection
+fetches from SQLite (the ``fetch`` given to :meth:`VectorIndex.build` and
+:meth:`VectorIndex.load`). It has the same verbs and is saved the same way.
+
+On disk an index is a file (a directory, for VQ) named after the store generation it reflects (plus
 its tombstones, when it has any) and a small manifest that is replaced
 atomically after the files are complete, so a crash mid-save leaves the
 previous index in use and never a half-written one. Saves from many processes
@@ -33,19 +39,33 @@ import fcntl
 import json
 import os
 import secrets
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
-from selfsim.indexes import AUTO, new_index, planned_spec, spec_rank, spec_training_minimum, train_index
+from selfsim.errors import ConfigError
+from selfsim.indexes import (
+    AUTO,
+    new_index,
+    planned_spec,
+    spec_rank,
+    spec_training_minimum,
+    train_index,
+    vq_spec,
+)
 from selfsim.store import faiss_layers
 from selfsim.threads import single_threaded_faiss
 
 MANIFEST = "index.json"
 LOCK = "index.lock"
+# fetch(chunk ids) -> (len(ids), dim) float32 stored vectors, a NaN row where a chunk is gone: how a VQ index
+# reads the float vectors it re-ranks with (the store passes one that reads SQLite).
+Fetch = Callable[[np.ndarray], np.ndarray]
 # Multiply-adds below which a search runs on one thread (a query against up to ~1M vectors).
 PARALLEL_WORK = 4e8
 _FALLBACK_SPEC = "Flat"
@@ -73,7 +93,7 @@ MAX_FILTERED_EF = 4096
 
 
 class VectorIndex:
-    """A FAISS index keyed by chunk id.
+    """A FAISS index keyed by chunk id (a ``VQ`` spec builds the subclass :class:`~selfsim.store.vq_index.VQIndex`).
 
     ``spec`` is what the collection asked for; ``built_spec`` is what is in use: ``auto`` resolved by
     the size at build time, and exact ``Flat`` until there are enough vectors to train an index that
@@ -95,15 +115,29 @@ class VectorIndex:
 
     @staticmethod
     def check_spec(spec: str, dim: int = 384) -> None:
-        """Raise a clear error if FAISS cannot make an index from ``spec`` (``"auto"`` always can)."""
-        if spec != AUTO:
-            new_index(spec, dim, "use auto, or a spec such as Flat, HNSW32 or IVF256,Flat")
+        """Raise a clear error if no index can be made from ``spec`` (``"auto"`` always can): FAISS's specs,
+        and ``VQ`` specs whose codebooks split ``dim`` evenly."""
+        parsed = vq_spec(spec)
+        if parsed is not None:
+            if dim % parsed.codebooks:
+                raise ConfigError(f"{spec} cuts each vector into {parsed.codebooks} equal parts, which {dim} "
+                                  f"dimensions do not allow; choose a number of codebooks that divides {dim} "
+                                  "(48 for 384 dimensions).")
+        elif spec != AUTO:
+            new_index(spec, dim, "use auto, or a spec such as Flat, HNSW32, IVF256,Flat or VQ48")
 
     @classmethod
     def build(cls, spec: str, dim: int, ids: np.ndarray, vectors: np.ndarray,
-              generation: int = 0) -> VectorIndex:
-        """A new index of ``spec`` holding ``vectors`` under ``ids`` (trained on them if needed)."""
+              generation: int = 0, fetch: Fetch | None = None) -> VectorIndex:
+        """A new index of ``spec`` holding ``vectors`` under ``ids`` (trained on them if needed).
+
+        ``fetch`` reads stored float vectors by id, for the kinds that re-rank from them (``VQ``).
+        """
         built_spec = planned_spec(spec, len(vectors), dim)
+        if vq_spec(built_spec) is not None:
+            from selfsim.store.vq_index import VQIndex  # a subclass: imported here, not at the top
+
+            return VQIndex.build(spec, dim, ids, vectors, generation, fetch)
         index = new_index(built_spec, dim)
         if not index.is_trained:
             try:
@@ -158,6 +192,12 @@ class VectorIndex:
     def knobs(self) -> dict[str, int]:
         """The search-time settings in use when a search names none (``ef_search``, ``nprobe``, ...)."""
         return faiss_layers.knobs(self.index)
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """What this kind of index can say about itself beyond its spec and size (a VQ index: bytes per
+        vector, codebook usage); empty for FAISS's kinds."""
+        return {}
 
     # -- verbs -----------------------------------------------------------------------------------
 
@@ -330,16 +370,15 @@ class VectorIndex:
         """
         directory.mkdir(parents=True, exist_ok=True)
         token = f"{os.getpid()}-{secrets.token_hex(4)}"
-        name = f"vectors-{self.generation:012d}-{token}.faiss"
+        name = f"vectors-{self.generation:012d}-{token}{self._suffix}"
         deleted_name = f"vectors-{self.generation:012d}-{token}.deleted.npy" if len(self._deleted) else None
         with _locked(directory, exclusive=True):
             current = _read_manifest(directory)
             if (current is not None and int(current["generation"]) > self.generation
-                    and (directory / str(current["file"])).is_file()):
+                    and (directory / str(current["file"])).exists()):  # a file, or a VQ index's directory
                 return False
             temporary = directory / f"{name}.tmp"
-            faiss.write_index(self.index, str(temporary))
-            _fsync(temporary)
+            self._write(temporary)  # complete and synced before it takes its name
             os.replace(temporary, directory / name)
             if deleted_name is not None:
                 temporary = directory / f"{deleted_name}.tmp"
@@ -349,7 +388,7 @@ class VectorIndex:
                 os.replace(temporary, directory / deleted_name)
             manifest = {"file": name, "generation": self.generation, "spec": self.spec,
                         "built_spec": self.built_spec, "dim": self.dim, "size": self.size,
-                        "deleted": len(self._deleted), "deleted_file": deleted_name}
+                        "deleted": len(self._deleted), "deleted_file": deleted_name, "kind": self._kind}
             temporary_manifest = directory / f"{MANIFEST}.{token}.tmp"
             temporary_manifest.write_text(json.dumps(manifest, indent=2))
             _fsync(temporary_manifest)
@@ -357,16 +396,27 @@ class VectorIndex:
             for path in directory.iterdir():
                 if (path.name not in (MANIFEST, name, deleted_name, LOCK)
                         and path.name.startswith(("vectors-", MANIFEST))):
-                    path.unlink(missing_ok=True)
+                    if path.is_dir():  # a VQ index's directory (or one a dead save left half written)
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
             _fsync_directory(directory)
         return True
 
+    _kind = "faiss"  # the manifest's "kind": which class reads the file back
+    _suffix = ".faiss"
+
+    def _write(self, path: Path) -> None:
+        """Write the index itself to ``path`` (a new name), durably: :meth:`save` then renames it into place."""
+        faiss.write_index(self.index, str(path))
+        _fsync(path)
+
     @classmethod
-    def load(cls, directory: Path) -> VectorIndex | None:
+    def load(cls, directory: Path, fetch: Fetch | None = None) -> VectorIndex | None:
         """The index the manifest points at, or None when there is none (or it cannot be read).
 
         Reads under a shared lock, so a concurrent save cannot delete the files between the
-        manifest naming them and FAISS reading them.
+        manifest naming them and FAISS reading them. ``fetch`` is as for :meth:`build`.
         """
         if not (directory / MANIFEST).is_file():
             return None
@@ -375,6 +425,10 @@ class VectorIndex:
                 manifest = _read_manifest(directory)
                 if manifest is None:
                     return None
+                if manifest.get("kind") == "vq":
+                    from selfsim.store.vq_index import VQIndex
+
+                    return VQIndex.read(directory, manifest, fetch)
                 index = faiss.read_index(str(directory / manifest["file"]))
                 deleted = None
                 if manifest.get("deleted_file"):
