@@ -40,7 +40,9 @@ FormatOption = Annotated[str, typer.Option(
 ExactOption = Annotated[int, typer.Option(help="Compute the values exactly up to this many features (2^n "
                                                "coalitions, at most 16); sample permutations beyond.")]
 PermutationsOption = Annotated[int, typer.Option(help="Random permutations when sampling (drawn in antithetic "
-                                                      "pairs); more gives smaller standard errors.")]
+                                                      "pairs; for search and duplicates, orders of the text with "
+                                                      "more features, each averaged over every subset of the "
+                                                      "other's); more gives smaller standard errors.")]
 MaxFeaturesOption = Annotated[int | None, typer.Option(help="Most features per text: neighbouring words or "
                                                             "sentences are merged beyond it (the notes say so).")]
 SeedOption = Annotated[int, typer.Option(help="Random seed of the permutation sampling.")]
