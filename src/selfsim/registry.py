@@ -19,10 +19,18 @@ def _bundled_minilm() -> Path:
     return Path(get_model_path())
 
 
+def _assembled_mpnet() -> Path:
+    from selfsim.encoders.mpnet import mpnet_model_dir  # the optional extra selfsim[mpnet]; see that module
+
+    return mpnet_model_dir()
+
+
 # Registered names -> the model directory holding their weights (found when first asked for).
 MODELS: dict[str, Callable[[], Path]] = {
     DEFAULT_ENCODER: _bundled_minilm,
     "minilm": _bundled_minilm,
+    "mpnet": _assembled_mpnet,
+    "all-mpnet-base-v2": _assembled_mpnet,
 }
 DEFAULT_BACKEND: Backend = "onnx-int8"
 
