@@ -64,6 +64,8 @@ STORE_SIDE = {
     "selfsim.tasks.ingest": "writes records, their chunks and vectors into the store",
     "selfsim.tasks.adapt": "reads the collection's texts and re-embeds its chunks under a new encoder",
     "selfsim.tasks.classify.collection": "reads stored vectors and labels, writes predictions back",
+    "selfsim.tasks.distributed.pipeline": "the one writer of a Ray indexing pipeline writes its results",
+    "selfsim.tasks.distributed.shards": "builds shards from stored vectors, catches them up with the store",
     "selfsim.tasks.duplicates.collection": "reads stored item vectors, writes the groups as metadata",
     "selfsim.tasks.explain.collection": "fetches the items, labels and interactions an explanation is about",
     "selfsim.tasks.outliers.collection": "reads stored item vectors, writes the outliers as metadata",

@@ -28,7 +28,16 @@ from selfsim.app.labels import (
     load_labelling_functions,
     read_label_file,
 )
-from selfsim.app.maps import topic_map, write_map_html, write_map_png
+from selfsim.app.maps import (
+    TopicTimeline,
+    topic_map,
+    topic_timeline,
+    write_map_html,
+    write_map_png,
+    write_timeline_png,
+    write_topic_tree_html,
+    write_topic_tree_png,
+)
 from selfsim.app.pairs import (
     Calibration,
     LabelledPairs,
@@ -41,9 +50,12 @@ from selfsim.app.training import (
     DEFAULT_DATA_KIND,
     LrFinderResult,
     OptimizerConfig,
+    TeacherConfig,
     TrainingData,
     Validator,
+    adapt_collection_to,
     find_rate,
+    read_query_file,
     read_training_data,
     train_encoder_on,
     train_size_curve,
@@ -105,4 +117,6 @@ __all__ += [
     "import_labels", "labelling_function_classes", "load_labelling_functions", "read_label_file",
     "read_labelled_pairs", "read_training_data", "save_pair_scorer", "topic_map", "train_encoder_on",
     "train_size_curve", "training_validator", "Validator", "write_map_html", "write_map_png",
+    "TopicTimeline", "topic_timeline", "write_timeline_png", "write_topic_tree_html", "write_topic_tree_png",
+    "TeacherConfig", "adapt_collection_to", "read_query_file",
 ]

@@ -317,7 +317,9 @@ class Collection:
     def topics(self, config: TopicConfig = TopicConfig(), filter: Filter | None = None,
                write: bool = False, field: str = "cluster", measure: bool = True) -> TopicResult:
         """Clusters with keywords over items passing ``filter``; ``write`` stores metadata ``field``
-        (the topic, -1 for noise) and ``<field>_keywords``; ``measure`` scores coherence and separation."""
+        (the topic, -1 for noise) and ``<field>_keywords``, and saves the topics beside the collection so that
+        items added later get the nearest one (or -1) as they are indexed; ``measure`` scores coherence and
+        separation."""
         result = cluster_collection(self.store, config, filter, measure)
         if write:
             self.write_topics(result, field)

@@ -19,11 +19,13 @@ from selfsim.registry import load_encoder as _registered
 from selfsim.training.text import TextTrainConfig, TrainReport, Validator, train_text_encoder
 
 
-def load_encoder(name: str = DEFAULT_ENCODER, backend: Backend = DEFAULT_BACKEND) -> Encoder:
+def load_encoder(name: str = DEFAULT_ENCODER, backend: Backend = DEFAULT_BACKEND,
+                 threads: int | None = None) -> Encoder:
     """The encoder called ``name`` (a registered name such as ``all-MiniLM-L6-v2``, or a sentence-transformers
     model directory) run by ``backend`` (``torch``, ``onnx`` or ``onnx-int8``), loaded once per process;
-    nothing is downloaded (an ONNX backend exports the same weights on first use)."""
-    return _registered(name, backend)
+    nothing is downloaded (an ONNX backend exports the same weights on first use). ``threads`` caps the
+    threads it encodes with (default: every core)."""
+    return _registered(name, backend, threads)
 
 
 def encode(texts: Sequence[str], encoder: str | Encoder = DEFAULT_ENCODER, batch_size: int = 32,

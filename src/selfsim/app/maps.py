@@ -15,10 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from selfsim.errors import ConfigError
 from selfsim.tasks.topics.maps import map_coordinates, write_html, write_png
 from selfsim.tasks.topics.model import TopicResult
+from selfsim.tasks.topics.plots import write_timeline_png, write_tree_html, write_tree_png
+from selfsim.tasks.topics.timeline import TopicTimeline, topics_over_time
 
-__all__ = ["topic_map", "write_map_html", "write_map_png"]
+__all__ = ["TopicTimeline", "topic_map", "topic_timeline", "write_map_html", "write_map_png", "write_timeline_png",
+           "write_topic_tree_html", "write_topic_tree_png"]
 
 
 def topic_map(result: TopicResult, method: str = "auto", seed: int = 0) -> np.ndarray:
@@ -42,3 +46,24 @@ def write_map_html(path: str | Path, result: TopicResult, coordinates: np.ndarra
     texts, by id or in the order of ``result.ids``, shown when pointing at an item."""
     shown = [texts[i] for i in result.ids] if isinstance(texts, Mapping) else list(texts)
     return write_html(path, coordinates, result.model.labels_, _names(result), result.ids, shown, title=title)
+
+
+def _tree(result: TopicResult):  # noqa: ANN202 - a TopicHierarchy
+    if result.hierarchy is None:
+        raise ConfigError("a topic tree needs at least two topics; cluster into more.")
+    return result.hierarchy
+
+
+def write_topic_tree_png(path: str | Path, result: TopicResult, title: str = "topic hierarchy") -> Path:
+    """Draw which topics of ``result`` merge in which order (most similar first) as a dendrogram PNG."""
+    return write_tree_png(path, _tree(result), title)
+
+
+def write_topic_tree_html(path: str | Path, result: TopicResult, title: str = "topic hierarchy") -> Path:
+    """Write the merge tree of ``result``'s topics as one offline HTML page of nested, foldable groups."""
+    return write_tree_html(path, _tree(result), title)
+
+
+def topic_timeline(result: TopicResult, times: Mapping[str, object], period: str = "auto") -> TopicTimeline:
+    """Items of each topic per period; ``times`` maps item id to a time (ISO 8601 or seconds since 1970)."""
+    return topics_over_time(result.ids, result.model.labels_, times, period, _names(result))

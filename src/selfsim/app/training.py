@@ -16,20 +16,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from selfsim.app.collection import Collection
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.data.pair_files import Example, read_examples
 from selfsim.errors import ConfigError
 from selfsim.evaluation.retrieval import read_corpus, read_qrels, read_queries
 from selfsim.evaluation.sts import read_sts
 from selfsim.objectives.text_objective import objective_class
+from selfsim.tasks.adapt import AdaptConfig, AdaptReport, Progress, adapt_collection
+from selfsim.tasks.adapt_queries import TeacherConfig
+from selfsim.tasks.pseudo_queries import read_query_file
 from selfsim.training.lr_finder import LrFinderConfig, LrFinderResult, find_learning_rate
 from selfsim.training.schedules import OptimizerConfig
 from selfsim.training.size_curve import size_curve
 from selfsim.training.text import TextTrainConfig, TrainReport, Validator, train_text_encoder
 from selfsim.training.validation import RetrievalValidator, StsValidator
 
-__all__ = ["DEFAULT_DATA_KIND", "LrFinderResult", "OptimizerConfig", "TrainingData", "Validator", "find_rate",
-           "read_training_data", "train_encoder_on", "train_size_curve", "training_validator"]
+__all__ = ["DEFAULT_DATA_KIND", "LrFinderResult", "OptimizerConfig", "TeacherConfig", "TrainingData", "Validator",
+           "adapt_collection_to", "find_rate", "read_query_file", "read_training_data", "train_encoder_on",
+           "train_size_curve", "training_validator"]
 
 DEFAULT_DATA_KIND: dict[str, str] = {
     "simcse": "texts", "denoise": "texts", "crops": "texts", "triplet": "triplets",
@@ -107,3 +112,14 @@ def train_size_curve(data: TrainingData, output_dir: str | Path, config: TextTra
     ``size_curve.json`` and ``size_curve.png`` to ``output_dir`` and returns them (``points`` and ``plot``)."""
     return size_curve(base, data.examples, output_dir, config, validator, sizes, data_kind=data.kind,
                       data_description=data.description)
+
+
+def adapt_collection_to(collection: Collection, config: AdaptConfig = AdaptConfig(),
+                        queries: Sequence[str] | None = None, progress: Progress | None = None) -> AdaptReport:
+    """Adapt ``collection``'s encoder as :meth:`Collection.adapt` does, learning from ``queries`` (a query log,
+    e.g. :func:`read_query_file`; ``teacher`` objective) when given, and from pseudo-queries made from the
+    collection otherwise. With the teacher, the collection switches only if the adapted model beats the base on
+    the label-free validation; ``report.accepted`` and ``report.validation`` say what happened."""
+    report, encoder = adapt_collection(collection.store, collection.encoder, config, progress, queries=queries)
+    collection._encoder = encoder  # the handle must answer from the model its store now records
+    return report

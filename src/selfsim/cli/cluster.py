@@ -20,8 +20,12 @@ from selfsim.app import (
     load_encoder,
     parse_filter,
     topic_map,
+    topic_timeline,
     write_map_html,
     write_map_png,
+    write_timeline_png,
+    write_topic_tree_html,
+    write_topic_tree_png,
 )
 from selfsim.cli.common import (
     BackendOption,
@@ -40,14 +44,15 @@ from selfsim.evaluation.clustering import evaluate_clustering, read_labelled_tex
 
 CollectionArg = Annotated[Path, typer.Argument(help="Collection directory.")]
 ReduceOption = Annotated[str, typer.Option("--reduce", help="Reduction before clustering: none, pca, umap or "
-                                                            "auto (UMAP if installed, else PCA).")]
-MethodOption = Annotated[str, typer.Option("--method", help="kmeans, hdbscan, agglomerative, gmm or none.")]
+                                                            "auto (UMAP from 1,000 items on, else PCA).")]
+MethodOption = Annotated[str, typer.Option("--method", help="kmeans, hdbscan, agglomerative, gmm, gmm-full, none or "
+                                                            "auto (k-means).")]
 DimsOption = Annotated[int | None, typer.Option("--dims", help="Dimensions after reduction (default: 50 for "
                                                                "PCA, 5 for UMAP).")]
 
 
 def _topic_config(reduce: str, dims: int | None, method: str, k: int | None, k_range: str, select_by: str,
-                  min_cluster_size: int, top_words: int, seed: int) -> TopicConfig:
+                  min_cluster_size: int, top_words: int, seed: int, reduce_to: int | None = None) -> TopicConfig:
     try:
         start, stop, *rest = (int(part) for part in k_range.split(":"))
     except ValueError:
@@ -56,7 +61,7 @@ def _topic_config(reduce: str, dims: int | None, method: str, k: int | None, k_r
     return TopicConfig(reduce=reduce, reduce_dims=dims, cluster=method, k=k, k_range=(start, stop, rest[0] if rest
                                                                                          else 1),
                        select_by=select_by, min_cluster_size=min_cluster_size, top_words=top_words,  # type: ignore
-                       seed=seed)
+                       seed=seed, reduce_to=reduce_to)
 
 
 def cluster(
@@ -80,29 +85,75 @@ def cluster(
     html: Annotated[Path | None, typer.Option(help="Write an interactive 2-D map (one offline HTML file).")] = None,
     map_method: Annotated[str, typer.Option(help="Projection for the maps: auto (UMAP if installed, else PCA), "
                                                  "umap or pca.")] = "auto",
+    reduce_to: Annotated[int | None, typer.Option("--reduce-to", help="Merge the most similar topics (words and "
+                                                                      "centres) until this many remain.")] = None,
+    tree_png: Annotated[Path | None, typer.Option(help="Draw the topic hierarchy (merge order) to this PNG.")] = None,
+    tree_html: Annotated[Path | None, typer.Option(help="Write the topic hierarchy as one offline HTML page.")
+                         ] = None,
+    time_field: Annotated[str | None, typer.Option(help="Metadata field with each item's time (ISO 8601 or "
+                                                        "seconds since 1970): count topics per period.")] = None,
+    period: Annotated[str, typer.Option(help="Period for --time-field: auto, day, week, month, quarter or "
+                                             "year.")] = "auto",
+    time_png: Annotated[Path | None, typer.Option(help="Plot topics over time (needs --time-field) to this "
+                                                       "PNG.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Cluster COLLECTION into topics labelled by keywords; optionally write them back and draw a map."""
-    config = _topic_config(reduce, dims, method, k, k_range, select_by, min_cluster_size, top_words, seed)
+    """Cluster COLLECTION into topics labelled by keywords; optionally write them back and draw a map.
+
+    With --write, items added later get the nearest of these topics as they are indexed (or -1 when far from
+    every topic)."""
+    config = _topic_config(reduce, dims, method, k, k_range, select_by, min_cluster_size, top_words, seed, reduce_to)
+    if time_png is not None and time_field is None:
+        raise ConfigError("--time-png needs --time-field, the metadata field that holds each item's time.")
     spec = parse_filter(filter or [])
     with Collection.open(collection) as target, reported_warnings():
         started = time.perf_counter()
         result = target.topics(config, spec)
         written = target.write_topics(result, field) if write else None
         texts = {item.id: item.text for item in target.items(spec)} if (png or html or not json_output) else {}
+        times = {item.id: item.metadata.get(time_field) for item in target.items(spec)} if time_field else {}
     if png or html:
         _maps(result, texts, png, html, map_method, seed, str(collection.name))
+    title = str(collection.name)
+    if tree_png is not None:
+        write_topic_tree_png(tree_png, result, title=f"{title}: topic hierarchy")
+        errors.print(f"wrote {safe(tree_png)}")
+    if tree_html is not None:
+        write_topic_tree_html(tree_html, result, title=f"{title}: topic hierarchy")
+        errors.print(f"wrote {safe(tree_html)}")
+    timeline = topic_timeline(result, times, period) if time_field else None
+    if timeline is not None and time_png is not None:
+        write_timeline_png(time_png, timeline, title=f"{title}: topics over time")
+        errors.print(f"wrote {safe(time_png)}")
     data = result.to_dict()
     data["seconds"]["total"] = round(time.perf_counter() - started, 3)
     data["written"] = written
+    if timeline is not None:
+        data["over_time"] = timeline.to_dict()
     if json_output:
         print_json(data)
         return
     _print_topics(result, texts, data)
+    if timeline is not None:
+        _print_timeline(timeline)
     if written is not None:
         console.print(f"wrote {safe(field)} and {safe(field)}_keywords to {written:,} items; filter with "
-                      f"--filter {safe(field)}=<id>")
+                      f"--filter {safe(field)}=<id>; items indexed from now on get the nearest topic (-1: none)")
+
+
+def _print_timeline(timeline, top: int = 6) -> None:  # noqa: ANN001 - a TopicTimeline
+    totals = timeline.counts.sum(axis=0)
+    columns = [i for i in np.argsort(-totals, kind="stable") if timeline.topics[i] >= 0][:top]
+    table = Table(title=f"items per {timeline.period} (largest {len(columns)} topics)"
+                        + (f"; {timeline.undated:,} undated" if timeline.undated else ""))
+    table.add_column("period")
+    for i in columns:
+        table.add_column(safe(f"{timeline.topics[i]}: {timeline.names.get(timeline.topics[i], '')}"),
+                         justify="right", overflow="fold")
+    for name, row in zip(timeline.periods, timeline.counts.tolist(), strict=True):
+        table.add_row(safe(name), *(f"{row[i]:,}" for i in columns))
+    console.print(table)
 
 
 def _maps(result: TopicResult, texts: dict[str, str], png: Path | None, html: Path | None, method: str, seed: int,
@@ -122,6 +173,10 @@ def _print_topics(result: TopicResult, texts: dict[str, str], data: dict) -> Non
     if result.k_scores:
         scores = ", ".join(f"{k}: {v:.3f}" for k, v in result.k_scores.items())
         console.print(f"k chosen: [bold]{result.k}[/] ({scores})")
+    if result.merged_from:
+        merged = sum(len(old) > 1 for old in result.merged_from.values())
+        console.print(f"merged the closest topics down to {len(result.merged_from)} ({merged} of them hold "
+                      "more than one of the topics first found)")
     figures = [f"{len(result.model.topics_)} clusters over {len(result.ids):,} items"]
     if result.model.noise_:
         figures.append(f"{result.model.noise_:,} items in no cluster (noise)")
@@ -149,9 +204,9 @@ def eval_clustering(
     limit: Annotated[int | None, typer.Option(help="Use only the first N rows.")] = None,
     encoder: Annotated[str, typer.Option(help="Registered encoder name or model directory.")] = DEFAULT_ENCODER,
     backend: BackendOption = DEFAULT_BACKEND,
-    reduce: ReduceOption = "auto",
+    reduce: ReduceOption = TopicConfig.reduce,
     dims: DimsOption = None,
-    method: MethodOption = "kmeans",
+    method: MethodOption = TopicConfig.cluster,
     k: Annotated[int | None, typer.Option("-k", "--k", help="Clusters (default: the number of labels).")] = None,
     baselines: Annotated[list[str] | None, typer.Option(help="Baselines to run beside the embedding: lsa, lda "
                                                              "(default both; 'none' for neither).")] = None,

@@ -13,16 +13,20 @@ from selfsim.app import (
     AdaptConfig,
     Collection,
     OptimizerConfig,
+    TeacherConfig,
     TextTrainConfig,
     TrainingData,
     Validator,
+    adapt_collection_to,
     find_rate,
     load_encoder,
+    read_query_file,
     read_training_data,
     train_encoder_on,
     train_size_curve,
     training_validator,
 )
+from selfsim.app.distributed import ray_session, train_encoder_on_ray
 from selfsim.cli.common import BackendOption, console, errors, print_json, progress_bar, safe, split_values
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError
@@ -82,6 +86,13 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: Annotated[int | None, typer.Option(help="Torch threads.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Train data-parallel on a Ray cluster (needs the ray extra): one started on this machine, "
+                      "or the one at --ray-address.")] = False,
+    ray_address: Annotated[str | None, typer.Option(
+        help="The Ray cluster to join (auto, HOST:PORT, ray://HOST:PORT); implies --ray.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="With --ray: data-parallel workers sharing each "
+                                                     "--batch-size batch.")] = 2,
 ) -> None:
     """Train a text encoder on DATA with an objective; write a model directory that --encoder loads."""
     training_data = read_training_data(data, objective, kind)
@@ -91,6 +102,9 @@ def train(
         batch_size=batch_size, max_length=max_length, eval_every=eval_every, patience=patience, seed=seed,
         threads=threads, optimizer=OptimizerConfig(learning_rate=lr, weight_decay=weight_decay,
                                                    warmup_ratio=warmup, decay=decay))  # type: ignore[arg-type]
+    ray = ray or ray_address is not None
+    if ray and (find_lr or curve_sizes):
+        raise ConfigError("--find-lr and --curve-sizes run in one process; leave out --ray for them.")
     if find_lr:
         _find_lr(base, training_data, config, output, json_output, find_lr_steps)
         return
@@ -100,8 +114,14 @@ def train(
     total = config.total_steps(len(training_data))
     with progress_bar("steps") as bar:
         task = bar.add_task(f"training ({safe(objective)})", total=total)
-        report = train_encoder_on(training_data, output, config, base=base, validator=validator, resume=resume,
-                                  progress=lambda n: bar.advance(task, n))
+        if ray:
+            with ray_session(ray_address or "local"):
+                report = train_encoder_on_ray(training_data, output, config, base=base, validator=validator,
+                                              resume=resume, workers=workers, threads=threads or 1,
+                                              progress=lambda n: bar.advance(task, n))
+        else:
+            report = train_encoder_on(training_data, output, config, base=base, validator=validator,
+                                      resume=resume, progress=lambda n: bar.advance(task, n))
     if json_output:
         print_json(report.to_dict())
         return
@@ -145,8 +165,18 @@ def _size_curve(base: str, training_data: TrainingData, config: TextTrainConfig,
 
 def adapt(
     collection: Annotated[Path, typer.Argument(help="Collection directory.")],
-    objective: Annotated[str, typer.Option(help="crops, simcse, denoise, or triplet (mined from the "
-                                                "collection).")] = "crops",
+    queries: Annotated[Path | None, typer.Option(help="A query log to learn from (JSONL with a query or text "
+                                                      "field, TSV, or one query per line; no judgements). "
+                                                      "Without it, pseudo-queries are made from the "
+                                                      "collection.")] = None,
+    objective: Annotated[str, typer.Option(help="teacher (the collection's hybrid search teaches its encoder; "
+                                                "kept only if it beats the base on held-out queries), crops, "
+                                                "simcse, denoise, or triplet (mined from the "
+                                                "collection).")] = "teacher",
+    mix: Annotated[list[str] | None, typer.Option(help="With teacher: shares of the adapted weights to try in "
+                                                       "averages with the base (e.g. 1,0.75,0.5).")] = None,
+    pseudo_queries: Annotated[int, typer.Option(help="With teacher and no --queries: pseudo-queries to "
+                                                     "make.")] = TeacherConfig.pseudo_queries,
     option: Annotated[list[str] | None, typer.Option(help="Objective setting key=value (repeatable).")] = None,
     epochs: Annotated[float, typer.Option(help="Passes over the collection's texts.")] = 1.0,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
@@ -162,10 +192,17 @@ def adapt(
     threads: Annotated[int | None, typer.Option(help="Torch threads.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Adapt COLLECTION's encoder to its own texts (no labels), then re-embed it into a new generation."""
+    """Adapt COLLECTION's encoder to its own texts or a query log (no labels), then re-embed it into a new
+    generation; with the teacher, only if the adapted model beats the base on held-out queries."""
+    try:
+        mixes = tuple(float(m) for m in split_values(mix)) or TeacherConfig.mixes
+    except ValueError:
+        raise ConfigError("--mix takes numbers between 0 and 1, e.g. --mix 1,0.75,0.5.") from None
     config = AdaptConfig(objective=objective, options=parse_options(option), epochs=epochs, max_steps=max_steps,
                          max_texts=max_texts, batch_size=batch_size, max_length=max_length, learning_rate=lr,
-                         seed=seed, threads=threads, drop_old=not keep_old, label_task=label_task)
+                         seed=seed, threads=threads, drop_old=not keep_old, label_task=label_task,
+                         teacher=TeacherConfig(mixes=mixes, pseudo_queries=pseudo_queries))
+    log = read_query_file(queries) if queries is not None else None
     with Collection.open(collection) as target, progress_bar() as bar:
         tasks: dict[str, Any] = {}
 
@@ -175,7 +212,7 @@ def adapt(
             bar.update(tasks[phase], completed=done, total=total)
 
         try:
-            report = target.adapt(config, progress)
+            report = adapt_collection_to(target, config, log, progress)
         except KeyboardInterrupt:
             bar.stop()
             errors.print("[yellow]interrupted[/]: the collection still uses its old encoder; run adapt again "
@@ -185,6 +222,19 @@ def adapt(
         print_json(report.to_dict())
         return
     training = report.training
+    verdict = report.validation
+    if verdict is not None:
+        chosen = verdict.chosen.validation if verdict.chosen else max(
+            (c.validation for c in verdict.candidates), key=lambda v: v["teacher_ndcg@10"])
+        console.print(f"label-free validation ({verdict.validation_queries:,} held-out queries judged by the hybrid "
+                      f"search; nDCG@10 {verdict.select_on}): base {verdict.base['teacher_ndcg@10']:.4f} -> adapted "
+                      f"{chosen['teacher_ndcg@10']:.4f}")
+        if not report.accepted:
+            console.print(f"[yellow]rolled back[/]: no adapted model beat the base; the collection keeps "
+                          f"{safe(report.model_dir)} and generation {report.generation}")
+            return
+        assert verdict.chosen is not None
+        console.print(f"kept the average with {verdict.chosen.mix:.2f} of the adapted weights")
     console.print(f"adapted with [bold]{safe(objective)} [/]on {report.texts:,} texts: {training.steps:,} steps in "
                   f"{training.train_seconds:.0f} s ({training.examples_per_second:,.1f} examples/s); re-embedded "
                   f"{report.chunks_embedded:,} chunks in {report.embed_seconds:.0f} s; generation "

@@ -26,7 +26,6 @@ from selfsim.errors import ConfigError, NotFoundError, RecordError
 from selfsim.tasks.topics.baselines import LDATopics, LSATopics
 from selfsim.tasks.topics.coherence import CoherenceConfig, CoherenceMethod, npmi_coherence, topic_diversity
 from selfsim.tasks.topics.model import TopicConfig, fit_topics
-from selfsim.tasks.topics.reduce import umap_installed
 
 
 @dataclass(frozen=True)
@@ -119,8 +118,9 @@ def evaluate_embedding(data: LabelledTexts, vectors: np.ndarray, config: TopicCo
     seconds = time.perf_counter() - started
     by_cluster = {t.cluster: t.keywords for t in result.model.topics_}
     keywords = [by_cluster[c] for c in sorted(by_cluster) if by_cluster[c]]
+    ran = result.config or config  # with the ``auto`` stages resolved
     return _scores(name, data.labels, result.model.labels_, keywords, data.texts, seconds,
-                   {**asdict(config), "k": result.k}, coherence, coherence_method)
+                   {**asdict(ran), "k": result.k}, coherence, coherence_method)
 
 
 def evaluate_baseline(data: LabelledTexts, model: LDATopics | LSATopics, name: str,
@@ -151,8 +151,8 @@ def evaluate_clustering(data: LabelledTexts, vectors: np.ndarray | None, config:
     if vectors is not None:
         if progress:
             progress("embedding pipeline")
-        reduce = config.reduce if config.reduce != "auto" else ("umap" if umap_installed() else "pca")
-        results.append(evaluate_embedding(data, vectors, config, f"embedding ({reduce}+{config.cluster})",
+        ran = config.resolved(len(data))
+        results.append(evaluate_embedding(data, vectors, config, f"embedding ({ran.reduce}+{ran.cluster})",
                                           coherence, coherence_method))
     for name in baselines:
         if progress:

@@ -23,6 +23,7 @@ from selfsim.encoders.base import Encoder
 from selfsim.errors import InputError, RecordError
 from selfsim.store.collection import Store
 from selfsim.store.database import PreparedItem
+from selfsim.tasks.topics.collection import NewItemTopics
 
 Progress = Callable[[int], None]
 
@@ -152,6 +153,7 @@ class _BatchWriter:
         self.batch_size, self.report, self.progress = batch_size, report, progress
         self.batch: dict[str, Record] = {}
         self.written: set[str] = set()
+        self.topics = NewItemTopics(store)  # topics saved by a clustering with --write reach new items too
 
     def seen(self, item_id: str) -> bool:
         """Whether an earlier record of this input had ``item_id``."""
@@ -172,6 +174,7 @@ class _BatchWriter:
             return
         prepared = prepare(list(self.batch.values()), self.encoder, self.store.config.chunking)
         self.report.generation = self.store.put(prepared, replace=self.replace)
+        self.topics.assign(prepared)
         self.report.items += sum(1 for item_id in self.batch if item_id not in self.written)
         self.report.chunks += sum(len(p.chunks) for p in prepared)
         self.written.update(self.batch)

@@ -162,11 +162,12 @@ class GaussianMixtureClusterer:
         return self
 
 
-CLUSTERERS = ("kmeans", "hdbscan", "agglomerative", "gmm", "none")
+CLUSTERERS = ("kmeans", "hdbscan", "agglomerative", "gmm", "gmm-full", "none")
 
 
 def make_clusterer(name: str, k: int = 20, seed: int = 0, min_cluster_size: int = 15) -> Clusterer:
-    """A clusterer by name (``kmeans``, ``hdbscan``, ``agglomerative``, ``gmm``, ``none``)."""
+    """A clusterer by name (``kmeans``, ``hdbscan``, ``agglomerative``, ``gmm`` (diagonal covariances),
+    ``gmm-full`` (full covariances, for a few UMAP dimensions), ``none``)."""
     if name == "kmeans":
         return KMeansClusterer(k, seed=seed)
     if name == "hdbscan":
@@ -175,6 +176,8 @@ def make_clusterer(name: str, k: int = 20, seed: int = 0, min_cluster_size: int 
         return AgglomerativeClusterer(k)
     if name == "gmm":
         return GaussianMixtureClusterer(k, seed=seed)
+    if name == "gmm-full":
+        return GaussianMixtureClusterer(k, covariance_type="full", seed=seed)
     if name == "none":
         return NoClustering()
     raise ConfigError(f"unknown clusterer {name!r}; use one of {', '.join(CLUSTERERS)}.")

@@ -4,23 +4,30 @@ looking at them sees (the topics written, and a 2-D map).
 The last two read what :func:`selfsim.tasks.topics.model.write_topics` stored, so they cost nothing to fit. The
 map's coordinates (UMAP or PCA over the item vectors) are the slow part; they are kept on disk in
 ``maps/`` beside the collection, once per store generation, so a second look is a file read.
+
+Writing topics also saves how to give new items a topic (:class:`~selfsim.tasks.topics.assign.TopicAssigner`)
+in ``topics/<field>/`` beside the collection; :class:`NewItemTopics` applies it to every item ingested after.
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from selfsim.errors import InputError, NotFoundError
+from selfsim.errors import ConfigError, InputError, NotFoundError
 from selfsim.store.collection import Store
+from selfsim.store.database import PreparedItem
 from selfsim.store.filters import Filter
+from selfsim.tasks.topics.assign import OUTLIER, AssignConfig, TopicAssigner
 from selfsim.tasks.topics.maps import map_coordinates
 from selfsim.tasks.topics.model import TopicConfig, TopicResult, fit_topics
 
 MAPS_DIR = "maps"
+TOPICS_DIR = "topics"  # topics/<field>/: the saved assigner of the topics written to metadata <field>
 _MAP_LOCK = threading.Lock()  # two requests for the same map compute it once
 
 
@@ -50,7 +57,79 @@ def write_topics(store: Store, result: TopicResult, field: str = "cluster", keyw
     for item_id, label in zip(result.ids, result.model.labels_.tolist(), strict=True):
         updates[item_id] = {field: int(label), keywords_field: words.get(label) if label >= 0 else None}
     store.update_metadata(updates)
+    if result.vectors is not None and result.model.topics_:
+        save_assigner(store, result, field, keywords_field, keywords)
+    else:  # no topics to give new items: an older clustering's must not go on assigning its topics
+        forget_assigner(store, field)
     return len(updates)
+
+
+def forget_assigner(store: Store, field: str = "cluster") -> None:
+    """Remove the saved topics of ``field``, so items indexed from now on get none."""
+    directory = store.directory / TOPICS_DIR / field
+    if directory.is_dir() and field and "/" not in field and not field.startswith("."):
+        for path in directory.iterdir():
+            path.unlink()
+        directory.rmdir()
+
+
+def save_assigner(store: Store, result: TopicResult, field: str = "cluster", keywords_field: str = "cluster_keywords",
+                  keywords: int = 5, config: AssignConfig = AssignConfig()) -> None:
+    """Save, beside the collection, what gives items ingested later one of ``result``'s topics (or -1)."""
+    _check_field(field)
+    encoder = store.encoder
+    info = {"field": field, "keywords_field": keywords_field, "generation": store.generation,
+            "encoder": {"name": encoder.name, "version": encoder.version, "dim": encoder.dim},
+            "topics": [{"topic": t.cluster, "size": t.size, "keywords": t.keywords[:keywords]}
+                       for t in result.model.topics_],
+            "method": "nearest prototype in the encoder's space (k-means inside each topic); the fitted UMAP is "
+                      "not kept, because it can only be saved by pickle"}
+    result.assigner(config).save(store.directory / TOPICS_DIR / field, info)
+
+
+def _check_field(field: str) -> None:
+    if not field or "/" in field or "\\" in field or field.startswith("."):
+        raise ConfigError(f"{field!r} cannot name a topics field; use letters, digits and underscores.")
+
+
+class NewItemTopics:
+    """Gives items written after a ``write_topics`` the nearest saved topic, or -1 (an outlier), for every field whose
+    topics were saved; loaded once per ingest. Topics saved under another encoder (the collection was re-embedded
+    since) are left alone: their prototypes live in the old encoder's space."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.saved: list[tuple[TopicAssigner, dict[str, Any]]] = []
+        root = store.directory / TOPICS_DIR
+        if not root.is_dir():
+            return
+        encoder = store.encoder
+        for directory in sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")):
+            try:
+                assigner, info = TopicAssigner.load(directory)
+            except ConfigError as error:  # a damaged artifact must not stop items being indexed
+                warnings.warn(f"new items get no topics from {directory.name}: {error}", stacklevel=2)
+                continue
+            saved_encoder = info.get("encoder", {})
+            if ((saved_encoder.get("name"), saved_encoder.get("version")) == (encoder.name, encoder.version)
+                    and assigner.prototypes_.shape[1] == encoder.dim):
+                self.saved.append((assigner, info))
+
+    def assign(self, items: list[PreparedItem]) -> int:
+        """Write the topic fields of ``items`` (just stored); returns how many items were given a topic field."""
+        items = [item for item in items if len(item.vectors)]
+        if not self.saved or not items:
+            return 0
+        vectors = np.stack([np.asarray(item.vectors, dtype=np.float32).mean(axis=0) for item in items])
+        updates: dict[str, dict[str, Any]] = {item.record.id: {} for item in items}
+        for assigner, info in self.saved:
+            topics, _ = assigner.assign(vectors)
+            words = {t["topic"]: t["keywords"] for t in info["topics"]}
+            for item, topic in zip(items, topics.tolist(), strict=True):
+                updates[item.record.id][info["field"]] = int(topic)
+                updates[item.record.id][info["keywords_field"]] = words.get(topic) if topic != OUTLIER else None
+        self.store.update_metadata(updates)
+        return len(updates)
 
 
 @dataclass(frozen=True)

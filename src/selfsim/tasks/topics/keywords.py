@@ -99,24 +99,12 @@ class ClassTfidf:
         labels = np.asarray(labels)
         if counts is None or words is None:
             counts, words = count_words(texts, self.vocabulary)
-        clusters = np.array(sorted(int(c) for c in np.unique(labels) if c >= 0), dtype=np.int64)
+        clusters, per_cluster = topic_word_counts(counts, labels)
         self.clusters_, self.vocabulary_ = clusters, words
         if not len(clusters):
             self.keywords_, self.weights_ = {}, sparse.csr_matrix((0, len(words)))
             return self
-        kept = labels >= 0
-        rows = np.searchsorted(clusters, labels[kept])
-        membership = sparse.csr_matrix((np.ones(len(rows)), (rows, np.nonzero(kept)[0])),
-                                       shape=(len(clusters), len(labels)))
-        per_cluster = (membership @ counts).astype(np.float64).tocsr()  # (K, V)
-        if self.dampen:
-            per_cluster.data = np.sqrt(per_cluster.data)  # tempers words frequent everywhere in a cluster
-        totals = np.asarray(per_cluster.sum(axis=1)).ravel()
-        frequency = np.asarray(per_cluster.sum(axis=0)).ravel()
-        average_words = totals.mean()
-        idf = np.log1p(average_words / np.maximum(frequency, 1e-12))
-        term_share = sparse.diags(1.0 / np.maximum(totals, 1e-12)) @ per_cluster
-        self.weights_ = (term_share @ sparse.diags(idf)).tocsr()
+        self.weights_ = class_tfidf(per_cluster, self.dampen)
         self.keywords_ = {}
         for row, cluster in enumerate(clusters.tolist()):
             start, end = self.weights_.indptr[row], self.weights_.indptr[row + 1]
@@ -124,6 +112,30 @@ class ClassTfidf:
             best = np.argsort(-values, kind="stable")[: self.top_n]
             self.keywords_[cluster] = [(str(words[columns[i]]), round(float(values[i]), 6)) for i in best]
         return self
+
+
+def topic_word_counts(counts: sparse.csr_matrix, labels: np.ndarray) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """``(clusters, per_cluster)``: the sorted cluster ids (noise, -1, left out) and their (K, V) summed word counts."""
+    labels = np.asarray(labels)
+    clusters = np.array(sorted(int(c) for c in np.unique(labels) if c >= 0), dtype=np.int64)
+    kept = labels >= 0
+    rows = np.searchsorted(clusters, labels[kept])
+    membership = sparse.csr_matrix((np.ones(len(rows)), (rows, np.nonzero(kept)[0])),
+                                   shape=(len(clusters), len(labels)))
+    return clusters, (membership @ counts).astype(np.float64).tocsr()
+
+
+def class_tfidf(per_cluster: sparse.csr_matrix, dampen: bool = False) -> sparse.csr_matrix:
+    """c-TF-IDF weights (K, V) from per-cluster word counts (K, V): ``tf * log(1 + A / f)``."""
+    per_cluster = sparse.csr_matrix(per_cluster, dtype=np.float64, copy=True)
+    if dampen:
+        per_cluster.data = np.sqrt(per_cluster.data)  # tempers words frequent everywhere in a cluster
+    totals = np.asarray(per_cluster.sum(axis=1)).ravel()
+    frequency = np.asarray(per_cluster.sum(axis=0)).ravel()
+    average_words = totals.mean() if len(totals) else 0.0
+    idf = np.log1p(average_words / np.maximum(frequency, 1e-12))
+    term_share = sparse.diags(1.0 / np.maximum(totals, 1e-12)) @ per_cluster
+    return (term_share @ sparse.diags(idf)).tocsr()
 
 
 def representatives(vectors: np.ndarray, labels: np.ndarray, top_n: int = 3) -> dict[int, list[int]]:

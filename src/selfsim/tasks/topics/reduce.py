@@ -4,7 +4,8 @@ Each reducer is an estimator with ``fit_transform(vectors) -> reduced``.
 Clustering in a few UMAP dimensions often separates topics better than in
 the encoder's 384 (density-based clusterers in particular suffer in high
 dimensions); PCA is the fast, deterministic middle ground. UMAP is an optional
-dependency (``pip install 'selfsim[umap]'``), imported only when used.
+dependency of selfsim (the default topic pipeline uses it), imported only when used, since its first call
+in a process spends tens of seconds compiling.
 """
 
 from __future__ import annotations
@@ -116,9 +117,9 @@ def umap_installed() -> bool:
     return importlib.util.find_spec("umap") is not None
 
 
-def make_reducer(name: str, n_components: int | None = None, seed: int = 0) -> Reducer:
-    """A reducer by name: ``none``, ``pca`` (50 dimensions by default), ``umap`` (5 by default) or
-    ``auto`` (UMAP when it is installed, else PCA)."""
+def make_reducer(name: str, n_components: int | None = None, seed: int = 0, neighbors: int = 15) -> Reducer:
+    """A reducer by name: ``none``, ``pca`` (50 dimensions by default), ``umap`` (5 by default, ``neighbors``
+    nearest neighbours) or ``auto`` (UMAP when it is installed, else PCA)."""
     if name == "auto":
         name = "umap" if umap_installed() else "pca"
     if name == "none":
@@ -126,5 +127,5 @@ def make_reducer(name: str, n_components: int | None = None, seed: int = 0) -> R
     if name == "pca":
         return PCAReduction(n_components or 50, seed=seed)
     if name == "umap":
-        return UMAPReduction(n_components or 5, seed=seed)
+        return UMAPReduction(n_components or 5, n_neighbors=neighbors, seed=seed)
     raise ConfigError(f"unknown reduction {name!r}; use one of {', '.join(REDUCERS)}.")

@@ -1,0 +1,267 @@
+"""Index files on Ray: reading, chunking and encoding as a Ray Data pipeline; one writer, the driver.
+
+The pipeline has three stages::
+
+    file paths --read (tasks, one per file)--> records --chunk + encode (actor pool)--> vectors --> writer
+
+- reading yields every record of a file in order, with a sequence number ``(file, line)``; a bad record
+  travels as an error row so the writer can stop at it or skip it exactly as a local run does;
+- an actor pool of encoders (one model per actor, loaded once, ``threads`` each) chunks and embeds
+  batches of records; an actor that dies is restarted by Ray and its batch is run again (Ray Data's actor
+  fault tolerance), so a crash costs time, never an item;
+- the driver is the only writer: it takes results in input order and writes them to the collection in
+  transactions of ``batch_size`` records, exactly as :func:`selfsim.tasks.ingest.ingest_files` does (a
+  later record with the same id replaces the earlier one). It remembers every sequence number it wrote,
+  so a batch that reaches it twice is written once, and writes are upserts by item id, so even a rerun
+  of the whole command leaves each item once.
+
+SQLite has one writer at a time anyway; what Ray spreads is the encoding, which is where the time goes
+(see docs/ray.md for when the writer becomes the bottleneck).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selfsim.config import ChunkingConfig, IngestConfig
+from selfsim.data.chunking import Chunk, chunk_text
+from selfsim.data.readers import read_records
+from selfsim.data.records import Record
+from selfsim.encoders.base import Backend, Encoder, backend_of
+from selfsim.errors import ConfigError, InputError
+from selfsim.store.collection import Store
+from selfsim.store.database import PreparedItem
+from selfsim.tasks.distributed.cluster import cluster_cpus, quiet_data, require_ray
+from selfsim.tasks.ingest import IngestReport, Progress, StoppedAtError, check_files
+from selfsim.tasks.topics.collection import NewItemTopics
+
+RECORD, ERROR, EMPTY = "record", "error", "empty"
+BLOCK_BYTES = 64 * 1024  # Ray Data block size for this pipeline (see build_dataset)
+
+
+@dataclass(frozen=True)
+class RayIndexConfig:
+    """How an index run uses the cluster.
+
+    ``workers`` encoder actors (default: the cluster's CPUs divided by ``threads``), each running its
+    model on ``threads`` threads and taking ``encode_batch`` records per call: large enough that the model
+    sees long runs of texts to sort by length and the per-call overhead of Ray vanishes, small enough
+    that a retried batch costs little.
+    """
+
+    workers: int | None = None
+    threads: int = 1
+    encode_batch: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("threads", "encode_batch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}.")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, not {self.workers}.")
+
+
+# -- stage 1: reading ----------------------------------------------------------------------------------
+
+
+def read_files(batch: dict[str, np.ndarray], config: IngestConfig,
+               block_rows: int = 256) -> Iterator[dict[str, list[Any]]]:
+    """Every record (or bad record) of the files in ``batch["path"]``, in batches of ``block_rows`` rows
+    (one encoder call's worth, so results start flowing to the writer while a large file is still read).
+
+    A row's ``seq`` orders it in the input: the file's number in the high bits, the record's in the low.
+    """
+    for path, number in zip(batch["path"].tolist(), batch["file"].tolist(), strict=True):
+        rows = _empty_rows()
+        count = 0
+        for count, (_, result) in enumerate(read_records(path, config), start=1):
+            seq = (int(number) << 40) + count
+            if isinstance(result, InputError):
+                _append(rows, seq, ERROR, error=pickle.dumps(result))
+            else:
+                _append(rows, seq, RECORD, item_id=result.id, text=result.text,
+                        metadata=json.dumps(result.metadata, ensure_ascii=False))
+            if len(rows["seq"]) >= block_rows:
+                yield rows
+                rows = _empty_rows()
+        if count == 0:
+            _append(rows, int(number) << 40, EMPTY, text=str(path))
+        if rows["seq"]:
+            yield rows
+
+
+def _empty_rows() -> dict[str, list[Any]]:
+    return {"seq": [], "kind": [], "id": [], "text": [], "metadata": [], "error": []}
+
+
+def _append(rows: dict[str, list[Any]], seq: int, kind: str, item_id: str = "", text: str = "",
+            metadata: str = "{}", error: bytes = b"") -> None:
+    for column, value in (("seq", seq), ("kind", kind), ("id", item_id), ("text", text), ("metadata", metadata),
+                          ("error", error)):
+        rows[column].append(value)
+
+
+# -- stage 2: chunking and encoding --------------------------------------------------------------------
+
+
+def load_worker_encoder(name: str, backend: Backend, threads: int) -> Encoder:
+    """The encoder ``name`` run by ``backend`` on ``threads`` threads (one actor's share of its node)."""
+    if backend == "torch":
+        import torch
+
+        from selfsim.registry import load_encoder
+
+        torch.set_num_threads(threads)
+        return load_encoder(name, backend)
+    from selfsim.encoders.onnx_runtime import OnnxEncoder
+    from selfsim.registry import MODELS
+
+    if name in MODELS:
+        return OnnxEncoder(MODELS[name](), backend, name=name, threads=threads)  # type: ignore[arg-type]
+    return OnnxEncoder(name, backend, threads=threads)  # type: ignore[arg-type]
+
+
+class EncodeWorker:
+    """One actor of the pool: loads the model once, then chunks and embeds batches of records."""
+
+    def __init__(self, encoder: str, backend: Backend, threads: int, chunking: ChunkingConfig) -> None:
+        self.encoder = load_worker_encoder(encoder, backend, threads)
+        self.chunking = chunking
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Add each record's chunk spans and vectors (float32 bytes, ``(n_chunks, dim)``) to ``batch``."""
+        kinds = batch["kind"].tolist()
+        chunked = [chunk_text(text, self.chunking) if kind == RECORD else []
+                   for kind, text in zip(kinds, batch["text"].tolist(), strict=True)]
+        texts = [chunk.text for chunks in chunked for chunk in chunks]
+        vectors = np.ascontiguousarray(self.encoder.encode(texts), dtype=np.float32)
+        spans, blobs, first = [], [], 0
+        for chunks in chunked:
+            spans.append(json.dumps([[c.position, c.start, c.end] for c in chunks]))
+            blobs.append(vectors[first:first + len(chunks)].tobytes())
+            first += len(chunks)
+        return {**batch, "spans": np.array(spans, dtype=object), "vectors": np.array(blobs, dtype=object),
+                "version": np.array([self.encoder.version] * len(kinds), dtype=object)}
+
+
+# -- stage 3: the writer -------------------------------------------------------------------------------
+
+
+def ray_ingest_files(store: Store, encoder: Encoder, paths: Sequence[str | Path],
+                     config: IngestConfig = IngestConfig(), ray_config: RayIndexConfig = RayIndexConfig(),
+                     progress: Progress | None = None, worker: type[EncodeWorker] = EncodeWorker) -> IngestReport:
+    """Index ``paths`` into ``store`` with the pipeline above, on the Ray cluster this process is connected to.
+
+    ``encoder`` is the collection's own (its name, backend and version are what the actors load and are
+    checked against); the report is the one :func:`~selfsim.tasks.ingest.ingest_files` gives for the same
+    files. ``worker`` is the actor class (a subclass can add behaviour, e.g. a test's crash).
+    """
+    ray = require_ray()
+    check_files(paths, config)
+    if not ray.is_initialized():
+        raise ConfigError("there is no Ray cluster to run on; connect with ray.init() or use "
+                          "selfsim.app.ray_session().")
+    quiet_data()
+    workers = ray_config.workers or max(1, cluster_cpus() // ray_config.threads)
+    dataset = build_dataset(paths, encoder, store.config.chunking, config, ray_config, workers, worker)
+    report = IngestReport()
+    started = time.perf_counter()
+    writer = _Writer(store, encoder.version, config, report, progress)
+    for batch in dataset.iter_batches(batch_size=config.batch_size, batch_format="numpy", prefetch_batches=2):
+        writer.take(batch)
+    writer.flush()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def build_dataset(paths: Sequence[str | Path], encoder: Encoder, chunking: ChunkingConfig, config: IngestConfig,
+                  ray_config: RayIndexConfig, workers: int, worker: type[EncodeWorker] = EncodeWorker) -> Any:
+    """The Ray Dataset of encoded records of ``paths``, in input order (nothing runs until it is read)."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # the writer's "later record wins" needs input order
+    # One block goes to one encoder call, and Ray Data merges a task's output into blocks of up to 128 MiB,
+    # so a single file would reach one actor only. Small blocks (tens of records), which the pool bundles
+    # back into calls of ``encode_batch`` records, let every actor take a share of any file.
+    context.target_max_block_size = BLOCK_BYTES
+    files = ray.data.from_items([{"path": str(Path(p).resolve()), "file": i} for i, p in enumerate(paths)],
+                                override_num_blocks=max(1, len(paths)))
+    # Reading takes no CPU slot: it is light, and a slot held by a reader would idle an encoder.
+    records = files.map_batches(read_files, batch_size=1, num_cpus=0,
+                                fn_kwargs={"config": config, "block_rows": ray_config.encode_batch})
+    # An encoder's name is its registered name or its model directory's path: what a worker loads it by.
+    return records.map_batches(
+        worker, batch_size=ray_config.encode_batch, batch_format="numpy", num_cpus=ray_config.threads,
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        fn_constructor_kwargs={"encoder": encoder.name, "backend": backend_of(encoder.version),
+                               "threads": ray_config.threads, "chunking": chunking})
+
+
+class _Writer:
+    """The one writer: takes encoded rows in input order and writes them in transactions of ``batch_size``."""
+
+    def __init__(self, store: Store, version: str, config: IngestConfig, report: IngestReport,
+                 progress: Progress | None) -> None:
+        self.store, self.version, self.config, self.report, self.progress = store, version, config, report, progress
+        self.pending: dict[str, PreparedItem] = {}
+        self.written_ids: set[str] = set()
+        self.done: set[int] = set()  # sequence numbers already taken: a row seen twice is written once
+        self.topics = NewItemTopics(store)  # as a local ingest does: saved topics reach new items too
+
+    def take(self, batch: dict[str, np.ndarray]) -> None:
+        """Queue the rows of ``batch``, writing whenever ``batch_size`` records are queued."""
+        columns = {name: batch[name].tolist() for name in ("seq", "kind", "id", "text", "metadata", "error",
+                                                           "spans", "vectors", "version")}
+        for row in zip(*columns.values(), strict=True):
+            seq, kind, item_id, text, metadata, error, spans, vectors, version = row
+            if seq in self.done:
+                continue
+            self.done.add(seq)
+            if kind == EMPTY:
+                self.report.empty_files.append(text)
+            elif kind == ERROR:
+                self._bad(pickle.loads(error))
+            else:
+                self._queue(item_id, text, metadata, spans, vectors, version)
+
+    def _bad(self, error: InputError) -> None:
+        if self.config.on_error == "stop":
+            self.flush()
+            raise StoppedAtError(error, self.report.items)  # type: ignore[arg-type]
+        self.report.skipped.append(error)
+
+    def _queue(self, item_id: str, text: str, metadata: str, spans: str, vectors: bytes, version: str) -> None:
+        if version != self.version:
+            raise ConfigError(f"a Ray worker encoded with weights {version} but the collection holds "
+                              f"{self.version}; install the same model on every node.")
+        chunks = [Chunk(position, start, end, text[start:end]) for position, start, end in json.loads(spans)]
+        matrix = np.frombuffer(vectors, dtype=np.float32).reshape(len(chunks), -1)
+        if item_id in self.pending or item_id in self.written_ids:
+            self.report.note_replacement(item_id)
+            self.pending.pop(item_id, None)  # the later record takes the later place in the batch
+        self.pending[item_id] = PreparedItem(Record(item_id, text, json.loads(metadata)), chunks, matrix)
+        if len(self.pending) >= self.config.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued records in one transaction."""
+        if not self.pending:
+            return
+        prepared = list(self.pending.values())
+        self.report.generation = self.store.put(prepared, replace=True)
+        self.topics.assign(prepared)
+        self.report.items += sum(1 for item_id in self.pending if item_id not in self.written_ids)
+        self.report.chunks += sum(len(p.chunks) for p in prepared)
+        self.written_ids.update(self.pending)
+        if self.progress is not None:
+            self.progress(len(prepared))
+        self.pending.clear()
