@@ -200,18 +200,7 @@ def adapt_collection(store: Store, encoder: Encoder, config: AdaptConfig = Adapt
         raise ConfigError("the collection holds too few texts to adapt to; add more items first.")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     output_dir = output_dir or store.directory / MODELS_DIR / f"{config.objective}-{stamp}"
-    train_config = TextTrainConfig(
-        objective=config.objective, options=dict(config.options), epochs=config.epochs, max_steps=config.max_steps,
-        batch_size=config.batch_size, max_length=config.max_length, eval_at_start=False, seed=config.seed,
-        threads=config.threads, optimizer=OptimizerConfig(learning_rate=config.learning_rate,
-                                                          warmup_ratio=config.warmup_ratio))
-    total = train_config.total_steps(len(data))
-    done = [0]
-
-    def step(_: int) -> None:
-        done[0] += 1
-        if progress is not None:
-            progress("training", done[0], total)
+    train_config, step = _training(config, config.objective, len(data), progress)
 
     training = train_text_encoder(base, data, output_dir, train_config, data_kind=kind, resume=True,
                                   data_description=f"{len(data):,} {kind} from the collection {store.directory}",
@@ -349,18 +338,7 @@ def adapt_with_teacher(store: Store, encoder: Encoder, base_dir: Path, config: A
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     output_dir = Path(output_dir or store.directory / MODELS_DIR / f"teacher-{stamp}")
-    train_config = TextTrainConfig(
-        objective="pairs", options=dict(config.options), epochs=config.epochs, max_steps=config.max_steps,
-        batch_size=config.batch_size, max_length=config.max_length, eval_at_start=False, seed=config.seed,
-        threads=config.threads, optimizer=OptimizerConfig(learning_rate=config.learning_rate,
-                                                          warmup_ratio=config.warmup_ratio))
-    total = train_config.total_steps(len(rows))
-    done = [0]
-
-    def step(_: int) -> None:
-        done[0] += 1
-        if progress is not None:
-            progress("training", done[0], total)
+    train_config, step = _training(config, "pairs", len(rows), progress)
 
     kind = "triplets" if len(rows[0].texts) == 3 else "pairs"
     training = train_text_encoder(base_dir, rows, output_dir, train_config, data_kind=kind, resume=True,
@@ -393,3 +371,22 @@ def adapt_with_teacher(store: Store, encoder: Encoder, base_dir: Path, config: A
     report = AdaptReport(Path(chosen.model_dir), training, len(rows), embedded, embed_seconds, generation,
                          time.perf_counter() - started, verdict)
     return report, new
+
+
+def _training(config: AdaptConfig, objective: str, rows: int,
+              progress: Progress | None) -> tuple[TextTrainConfig, Callable[[int], None]]:
+    """The training settings of an adapt run, and a step callback reporting ``("training", done, total)``."""
+    train_config = TextTrainConfig(
+        objective=objective, options=dict(config.options), epochs=config.epochs, max_steps=config.max_steps,
+        batch_size=config.batch_size, max_length=config.max_length, eval_at_start=False, seed=config.seed,
+        threads=config.threads, optimizer=OptimizerConfig(learning_rate=config.learning_rate,
+                                                          warmup_ratio=config.warmup_ratio))
+    total = train_config.total_steps(rows)
+    done = [0]
+
+    def step(_: int) -> None:
+        done[0] += 1
+        if progress is not None:
+            progress("training", done[0], total)
+
+    return train_config, step

@@ -44,13 +44,7 @@ def write_tree_png(path: str | Path, tree: TopicHierarchy, title: str = "topic h
                leaf_font_size=8)
     axes.set_xlabel("1 - similarity (words and centres) when merged")
     axes.set_title(title)
-    for side in ("top", "right"):
-        axes.spines[side].set_visible(False)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _saved(figure, axes, path)
 
 
 def _tree_node(tree: TopicHierarchy, node: int) -> dict[str, Any]:
@@ -102,12 +96,17 @@ def write_timeline_png(path: str | Path, timeline: TopicTimeline, top: int = 10,
     axes.set_ylabel(f"items per {timeline.period}")
     axes.set_title(title + (f" ({timeline.undated:,} undated items left out)" if timeline.undated else ""))
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _saved(figure, axes, path)
+
+
+def _saved(figure: Any, axes: Any, path: Path) -> Path:
+    """Write ``figure`` to ``path`` without the top and right frame lines, and free it."""
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
-    plt.close(figure)
+    pyplot().close(figure)
     return path
 
 
