@@ -371,10 +371,14 @@ class Collection:
         self._encoder = model
         return embedded
 
-    def adapt(self, config: AdaptConfig = AdaptConfig(), progress: AdaptProgress | None = None) -> AdaptReport:
-        """Adapt the encoder to this collection's texts without labels (``crops``, ``simcse``, ``denoise``
-        or mined ``triplet``), re-embed every chunk with it and switch to it; see :mod:`selfsim.tasks.adapt`."""
-        report, new_encoder = adapt_collection(self.store, self.encoder, config, progress)
+    def adapt(self, config: AdaptConfig = AdaptConfig(), progress: AdaptProgress | None = None,
+              queries: Sequence[str] | None = None) -> AdaptReport:
+        """Adapt the encoder to this collection without labels, re-embed every chunk with it and switch to it;
+        see :mod:`selfsim.tasks.adapt`. The default ``teacher`` objective distils the collection's hybrid search
+        over ``queries`` (a query log) or pseudo-queries made from the items, and switches only if the adapted
+        model beats the base on a label-free validation (``report.accepted``); ``crops``, ``simcse``,
+        ``denoise`` and mined ``triplet`` train a self-supervised objective on the texts."""
+        report, new_encoder = adapt_collection(self.store, self.encoder, config, progress, queries=queries)
         self._encoder = new_encoder
         return report
 

@@ -23,7 +23,7 @@ from selfsim.errors import ConfigError
 from selfsim.evaluation.retrieval import read_corpus, read_qrels, read_queries
 from selfsim.evaluation.sts import read_sts
 from selfsim.objectives.text_objective import objective_class
-from selfsim.tasks.adapt import AdaptConfig, AdaptReport, Progress, adapt_collection
+from selfsim.tasks.adapt import AdaptConfig, AdaptReport, Progress
 from selfsim.tasks.adapt_queries import TeacherConfig
 from selfsim.tasks.pseudo_queries import read_query_file
 from selfsim.training.lr_finder import LrFinderConfig, LrFinderResult, find_learning_rate
@@ -120,6 +120,4 @@ def adapt_collection_to(collection: Collection, config: AdaptConfig = AdaptConfi
     e.g. :func:`read_query_file`; ``teacher`` objective) when given, and from pseudo-queries made from the
     collection otherwise. With the teacher, the collection switches only if the adapted model beats the base on
     the label-free validation; ``report.accepted`` and ``report.validation`` say what happened."""
-    report, encoder = adapt_collection(collection.store, collection.encoder, config, progress, queries=queries)
-    collection._encoder = encoder  # the handle must answer from the model its store now records
-    return report
+    return collection.adapt(config, progress, queries)
