@@ -44,7 +44,7 @@ def index(
                           "built with another backend (vectors of two backends are never mixed).")] = False,
     processes: Annotated[int, typer.Option(
         min=1, help="Encode in this many single-threaded processes, for machines where one process "
-                    "does not keep every core busy (on 2 cores it measured no faster than one).")] = 1,
+                    "does not keep every core busy (on 2 cores it was slower than one; see the README).")] = 1,
     chunk_words: Annotated[int, typer.Option(help="Words per chunk (new collections).")] = ChunkingConfig.max_words,
     chunk_overlap: Annotated[int, typer.Option(help="Words neighbouring chunks share.")] = ChunkingConfig.overlap_words,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
