@@ -173,8 +173,8 @@ class _BatchWriter:
         if not self.batch:
             return
         prepared = prepare(list(self.batch.values()), self.encoder, self.store.config.chunking)
+        prepared = self.topics.assign(prepared)
         self.report.generation = self.store.put(prepared, replace=self.replace)
-        self.topics.assign(prepared)
         self.report.items += sum(1 for item_id in self.batch if item_id not in self.written)
         self.report.chunks += sum(len(p.chunks) for p in prepared)
         self.written.update(self.batch)

@@ -256,9 +256,8 @@ class _Writer:
         """Write the queued records in one transaction."""
         if not self.pending:
             return
-        prepared = list(self.pending.values())
+        prepared = self.topics.assign(list(self.pending.values()))
         self.report.generation = self.store.put(prepared, replace=True)
-        self.topics.assign(prepared)
         self.report.items += sum(1 for item_id in self.pending if item_id not in self.written_ids)
         self.report.chunks += sum(len(p.chunks) for p in prepared)
         self.written_ids.update(self.pending)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -115,21 +115,27 @@ class NewItemTopics:
                     and assigner.prototypes_.shape[1] == encoder.dim):
                 self.saved.append((assigner, info))
 
-    def assign(self, items: list[PreparedItem]) -> int:
-        """Write the topic fields of ``items`` (just stored); returns how many items were given a topic field."""
-        items = [item for item in items if len(item.vectors)]
-        if not self.saved or not items:
-            return 0
-        vectors = np.stack([np.asarray(item.vectors, dtype=np.float32).mean(axis=0) for item in items])
-        updates: dict[str, dict[str, Any]] = {item.record.id: {} for item in items}
+    def assign(self, items: list[PreparedItem]) -> list[PreparedItem]:
+        """``items`` with the topic fields added to their metadata, to be stored as they are, so an item and its
+        topic are written in one transaction (items without vectors, or with no topics saved, are unchanged)."""
+        if not self.saved:
+            return items
+        embedded = [i for i, item in enumerate(items) if len(item.vectors)]
+        if not embedded:
+            return items
+        vectors = np.stack([np.asarray(items[i].vectors, dtype=np.float32).mean(axis=0) for i in embedded])
+        metadata = {i: dict(items[i].record.metadata) for i in embedded}
         for assigner, info in self.saved:
             topics, _ = assigner.assign(vectors)
             words = {t["topic"]: t["keywords"] for t in info["topics"]}
-            for item, topic in zip(items, topics.tolist(), strict=True):
-                updates[item.record.id][info["field"]] = int(topic)
-                updates[item.record.id][info["keywords_field"]] = words.get(topic) if topic != OUTLIER else None
-        self.store.update_metadata(updates)
-        return len(updates)
+            for i, topic in zip(embedded, topics.tolist(), strict=True):
+                metadata[i][info["field"]] = int(topic)
+                if topic == OUTLIER:
+                    metadata[i].pop(info["keywords_field"], None)
+                else:
+                    metadata[i][info["keywords_field"]] = words.get(topic)
+        return [replace(item, record=replace(item.record, metadata=metadata[i])) if i in metadata else item
+                for i, item in enumerate(items)]
 
 
 @dataclass(frozen=True)
