@@ -463,7 +463,9 @@ class Store:
             return []
         fetch = min(available, max(2 * k, k + 16))
         while True:
-            scores, ids = index.search(query, fetch, allowed, ef_search=ef_search, nprobe=nprobe)
+            # Under the lock: a FAISS index is not safe to search while another thread's sync adds to it.
+            with self._lock:
+                scores, ids = index.search(query, fetch, allowed, ef_search=ef_search, nprobe=nprobe)
             found = int((ids[0] >= 0).sum())
             if allowed is not None and found < fetch:
                 # An approximate index can lose filtered neighbours; score the allowed vectors exactly.
