@@ -130,6 +130,26 @@ def test_a_failing_job_is_recorded_with_its_sentence(served: Server) -> None:
         assert str(served.path) not in state["error"]
     with served.client("admin") as admin:  # settings that cannot work are refused before any job starts
         assert "adapt" in _ok(admin.post(served.url("/adapt"), json={"objective": "no-such-objective"}), 400)["error"]
+        refused = _ok(admin.post(served.url("/adapt"), json={"objective": "crops", "queries": ["gzip"]}), 400)
+        assert "teacher" in refused["error"]
+
+
+@pytest.mark.slow
+def test_adapt_learns_from_a_query_log_or_keeps_the_encoder(start_server: Any) -> None:
+    adapted = start_server(name="from-queries")
+    log = ["compress a file with gzip", "send an email with an attachment", "parse a csv file",
+           "start worker threads", "hash a password safely", "read a zip archive", "serve files over http",
+           "format dates and times"] * 3
+    with adapted.client("admin") as client:
+        before = _ok(client.get(adapted.url()))
+        job = _ok(client.post(adapted.url("/adapt"), json={"queries": log, "max_steps": 2}), 202)["job"]
+        state = _finished(client, job)
+        assert state["state"] == "done" and state["progress"] == 1.0, state
+        result = state["result"]
+        assert result["validation"] is not None and isinstance(result["accepted"], bool)
+        after = _ok(client.get(adapted.url()))
+        # kept only if it won the label-free validation; otherwise the collection keeps its encoder
+        assert (after["encoder"] != before["encoder"]) == result["accepted"] and after["index_agrees"]
 
 
 @pytest.mark.slow
