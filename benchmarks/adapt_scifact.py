@@ -3,11 +3,13 @@
 Two protocols.
 
 ``--objective teacher`` (the default; issue 17): the collection's hybrid search teaches its encoder
-(:mod:`selfsim.tasks.adapt_teacher`). The 809 judged SciFact train queries are split into two halves by a
+(:mod:`selfsim.tasks.adapt_queries`); ``--teacher '{"loss": "margin_mse"}'`` distils the teacher's score margins
+instead of the default contrastive loss. The 809 judged SciFact train queries are split into two halves by a
 fixed seed (17). In fold A the texts of half 1 are the unlabelled query log and half 2 is scored with its
 qrels; fold B the other way round. ``--corpus-only`` gives no log: pseudo-queries are made from the corpus,
-and both halves are scored. The collection is the "subset" corpus (every document judged for any train
-query plus 1,200 others drawn with seed 0) or, with ``--corpus full``, all 5,183 documents; it is built once
+and both halves are scored (together and each on its own, ``by_half``). The collection is the "subset" corpus
+(every document judged for any train query plus 1,200 others drawn with seed 0) or, with ``--corpus full``, all
+5,183 documents; it is built once
 with the torch (fp32) backend and copied for each run. Every run, good or bad, is appended to
 ``benchmarks/results/adapt_scifact_teacher.json`` with its ``--variant`` name, its ``--role`` (``dev``: a
 fold-A run used to choose settings; ``final``: the chosen settings, run once per fold) and all its figures.
@@ -57,6 +59,8 @@ def main() -> None:
     parser.add_argument("--score-model", type=Path, default=None,
                         help="only score the (rejected) adapted model in DIR on the fold's scored half and add the "
                              "figures to the recorded run of --variant and --fold")
+    parser.add_argument("--skip-rejected", action="store_true",
+                        help="do not re-embed and score a model the label-free validation rolled back (saves minutes)")
     parser.add_argument("--results", type=Path, default=None, help="where to append the run (default: "
                                                                     "results/adapt_scifact_teacher.json)")
     # the teacher protocol
@@ -132,9 +136,12 @@ def teacher_protocol(args: argparse.Namespace) -> None:
         return {s.mode: {"ndcg@10": round(s.ndcg_at_10, 4), "recall@100": round(s.recall_at_100, 4),
                          "mrr@10": round(s.mrr_at_10, 4), "queries": s.queries} for s in found}
 
+    by_half: dict[str, Any] = {}  # corpus-only: each half scored on its own too (fold A scores half 2, B half 1)
     with Collection.open(base_dir) as base:
         before = scores(base, scored_ids)
         documents, chunks = len(base), base.info()["chunks"]
+        if args.corpus_only:
+            by_half = {name: {"before": scores(base, ids)} for name, ids in (("half 1", first), ("half 2", second))}
     print(f"before ({len(scored_ids)} scored queries): {json.dumps(before)}", flush=True)
     shutil.rmtree(args.work, ignore_errors=True)
     shutil.copytree(base_dir, args.work)
@@ -166,12 +173,18 @@ def teacher_protocol(args: argparse.Namespace) -> None:
         log = [queries[q] for q in log_ids] or None
         report = adapt_collection_to(collection, config, log, progress)
         after = scores(collection, scored_ids)
+        for name, ids in (("half 1", first), ("half 2", second)) if args.corpus_only else ():
+            by_half[name]["after"] = scores(collection, ids)
+            by_half[name]["ndcg@10_change"] = {mode: round(by_half[name]["after"][mode]["ndcg@10"]
+                                                         - by_half[name]["before"][mode]["ndcg@10"], 4)
+                                               for mode in ("dense", "hybrid")}
         encoder = {"name": collection.encoder.name, "version": collection.encoder.version}
     print(f"after: {json.dumps(after)}", flush=True)
     change = {mode: round(after[mode]["ndcg@10"] - before[mode]["ndcg@10"], 4) for mode in ("dense", "hybrid")}
     print(f"change: {change}; accepted: {report.accepted}", flush=True)
     rejected = None
-    if not report.accepted and report.validation is not None:  # what the rolled-back model would have scored
+    # what the rolled-back model would have scored (for the record; never used to choose)
+    if not report.accepted and report.validation is not None and not args.skip_rejected:
         trained = next(c for c in report.validation.candidates if c.mix == 1.0).model_dir
         rejected = score_model(args.work, Path(trained), before, lambda c: scores(c, scored_ids))
         print(f"rejected model: {json.dumps(rejected)}", flush=True)
@@ -188,6 +201,7 @@ def teacher_protocol(args: argparse.Namespace) -> None:
                      "teacher": teacher_settings(config.teacher),
                      "backend": "torch (fp32) for the collection, the teacher and the validation"},
         "before": before, "after": after, "ndcg@10_change": change, "accepted": report.accepted,
+        **({"by_half": by_half} if by_half else {}),
         "validation": report.validation.to_dict() if report.validation else None,
         "rejected_adapted_model": rejected,
         "encoder_after": encoder, "train_rows": report.texts, "train_steps": training.steps,

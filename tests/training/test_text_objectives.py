@@ -30,6 +30,8 @@ def batch_for(name: str) -> list[Example]:
         return [Example((a, b), float(s > 0.5)) for a, b, s in zip(texts, shifted, SCORES, strict=True)]
     if name == "triplet":
         return [Example((a, a.upper(), b)) for a, b in zip(texts, shifted, strict=True)]
+    if name == "margin_mse":  # triplets labelled with the teacher's score margin, as adapt makes them
+        return [Example((a, a.upper(), b), 0.02) for a, b in zip(texts, shifted, strict=True)]
     return [Example((a, a.lower().rstrip("."))) for a in texts]  # pairs
 
 

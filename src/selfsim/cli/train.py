@@ -177,6 +177,10 @@ def adapt(
                                                        "averages with the base (e.g. 1,0.75,0.5).")] = None,
     pseudo_queries: Annotated[int, typer.Option(help="With teacher and no --queries: pseudo-queries to "
                                                      "make.")] = TeacherConfig.pseudo_queries,
+    loss: Annotated[str, typer.Option(help="With teacher: pairs (in-batch + hard-negative contrastive) or "
+                                           "margin_mse (distil the hybrid search's score margins; "
+                                           "--option contrastive_weight=1 adds the contrastive "
+                                           "loss).")] = TeacherConfig.loss,
     option: Annotated[list[str] | None, typer.Option(help="Objective setting key=value (repeatable).")] = None,
     epochs: Annotated[float, typer.Option(help="Passes over the collection's texts.")] = 1.0,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
@@ -201,7 +205,7 @@ def adapt(
     config = AdaptConfig(objective=objective, options=parse_options(option), epochs=epochs, max_steps=max_steps,
                          max_texts=max_texts, batch_size=batch_size, max_length=max_length, learning_rate=lr,
                          seed=seed, threads=threads, drop_old=not keep_old, label_task=label_task,
-                         teacher=TeacherConfig(mixes=mixes, pseudo_queries=pseudo_queries))
+                         teacher=TeacherConfig(mixes=mixes, pseudo_queries=pseudo_queries, loss=loss))
     log = read_query_file(queries) if queries is not None else None
     with Collection.open(collection) as target, progress_bar() as bar:
         tasks: dict[str, Any] = {}

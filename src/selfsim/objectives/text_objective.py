@@ -31,6 +31,7 @@ from selfsim.errors import ConfigError
 OBJECTIVES: dict[str, str] = {
     "simcse": "simcse", "denoise": "denoise", "crops": "crops", "triplet": "triplet",
     "cosine": "cosine", "cosent": "cosent", "contrastive": "contrastive", "pairs": "pairs",
+    "margin_mse": "margin_mse",
 }
 SELF_SUPERVISED = ("simcse", "denoise", "crops")
 

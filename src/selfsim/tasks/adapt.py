@@ -276,7 +276,7 @@ def teacher_rankings(store: Store, encoder: Encoder, queries: Sequence[str], dep
 def _teacher_hit(hit: Hit) -> TeacherHit:
     dense, keyword = hit.signals.get("dense"), hit.signals.get("keyword")
     return TeacherHit(hit.id, hit.text, dense.rank if dense else None, keyword.rank if keyword else None,
-                      keyword.score if keyword else None)
+                      keyword.score if keyword else None, dense.score if dense else None)
 
 
 TEACHER_DEPTH = 100  # deep enough that every item the dense model ranks in its top 20 is in the teacher's list
@@ -291,8 +291,9 @@ def adapt_with_teacher(store: Store, encoder: Encoder, base_dir: Path, config: A
     2. The teacher (the hybrid search with the collection's current encoder) ranks the collection for every
        query; training rows are ``(query, teacher's top result, the dense model's hard negative)`` and the
        held-out queries become the label-free validation.
-    3. The ``pairs`` objective (in-batch + hard-negative contrastive) trains the encoder; with more than one
-       epoch the validation picks the best epoch.
+    3. ``teacher.loss`` trains the encoder: ``pairs`` (in-batch + hard-negative contrastive) or ``margin_mse``
+       (the student's margins regressed onto the teacher's); with more than one epoch the validation picks
+       the best epoch.
     4. Averages of the adapted and the base weights (WiSE-FT, Wortsman et al. 2022) are scored beside the
        adapted model; the best is kept only if it beats the base. Only then is the collection re-embedded
        and switched (one new generation); otherwise nothing changes and the report says it rolled back.
@@ -338,9 +339,11 @@ def adapt_with_teacher(store: Store, encoder: Encoder, base_dir: Path, config: A
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     output_dir = Path(output_dir or store.directory / MODELS_DIR / f"teacher-{stamp}")
-    train_config, step = _training(config, "pairs", len(rows), progress)
+    train_config, step = _training(config, teacher.loss, len(rows), progress)
 
     kind = "triplets" if len(rows[0].texts) == 3 else "pairs"
+    if teacher.loss == "margin_mse":
+        kind = "margined triplets"  # labelled with the teacher's margins (what plain triplet files lack)
     training = train_text_encoder(base_dir, rows, output_dir, train_config, data_kind=kind, resume=True,
                                   validator=validation.score, progress=step,
                                   data_description=f"{len(rows):,} {kind} the collection's hybrid search mined "

@@ -11,7 +11,9 @@ ranks the collection, and:
 
 and the encoder learns from ``(query, positive, hard negative)`` rows with an in-batch + hard-negative
 contrastive loss (the ``pairs`` objective; Karpukhin et al. 2020, "Dense Passage Retrieval"; the teacher as
-in Wang et al. 2022, "GPL", which uses a cross-encoder where we use the collection's own fusion).
+in Wang et al. 2022, "GPL", which uses a cross-encoder where we use the collection's own fusion), or by
+regressing its score margin onto the teacher's (``margin_mse``; Hofstätter et al. 2020): each row carries the
+teacher's margin from :func:`teacher_scores`.
 
 The validation needs no labels either: held-out queries, their graded pseudo-relevant items the
 teacher's top results, scored by nDCG@10 of a candidate encoder's dense ranking (and of the hybrid with
@@ -35,6 +37,7 @@ from selfsim.training.ranking import ndcg_at
 
 Encode = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors (N, D)
 SELECT_ON = ("dense", "hybrid", "mean")
+LOSSES = ("pairs", "margin_mse")
 MIN_CLOZE = 4  # cloze queries below which the cloze validation says too little and the teacher's is used
 
 
@@ -54,6 +57,9 @@ class TeacherConfig:
     ``log_pseudo_queries``: how many to add to a log's training queries (the validation stays the log's own).
     ``keyword_miss_repeat``: rows whose positive the keyword signal ranked below ``keyword_miss_rank`` (or not at
     all) are repeated this many times, so the dense side learns most where it complements keyword search.
+    ``loss``: the objective the rows train with: ``pairs`` (in-batch + hard-negative contrastive) or
+    ``margin_mse`` (the student's margin ``cos(q, p) - cos(q, n)`` regressed onto the teacher's, see
+    :func:`teacher_scores`; the objective option ``contrastive_weight`` adds the in-batch loss).
     ``validation``: ``teacher`` (held-out queries judged by the teacher's top results) or ``cloze`` (held-out
     inverse-cloze queries from the items, whose answer is known: the item the sentence was taken from, with the
     sentence removed; judged by the dense ranking only, and every log query trains; the default). The teacher's
@@ -78,6 +84,7 @@ class TeacherConfig:
     keyword_miss_repeat: int = 1
     keyword_miss_rank: int = 10
     validation: str = "cloze"
+    loss: str = "pairs"
     search: SearchConfig = field(default_factory=SearchConfig)
 
     def __post_init__(self) -> None:
@@ -92,6 +99,11 @@ class TeacherConfig:
             raise ConfigError("mixes are shares of the adapted weights between 0 and 1, e.g. 1.0,0.75,0.5.")
         if self.validation not in ("teacher", "cloze"):
             raise ConfigError(f"validation must be 'teacher' or 'cloze', not {self.validation!r}.")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"the teacher's loss must be one of {', '.join(LOSSES)}, not {self.loss!r}.")
+        if self.loss == "margin_mse" and self.negatives < 1:
+            raise ConfigError("margin_mse learns from the margin between a positive and a negative; give "
+                              "negatives >= 1.")
         if self.select_on not in SELECT_ON:
             raise ConfigError(f"select_on must be one of {', '.join(SELECT_ON)}, not {self.select_on!r}.")
         if self.pool_depth < self.judged_depth:
@@ -100,13 +112,42 @@ class TeacherConfig:
 
 @dataclass(frozen=True)
 class TeacherHit:
-    """One result of the teacher: the item id, the passage that matched and where each signal ranked it."""
+    """One result of the teacher: the item id, the passage that matched, where each signal ranked it and the
+    dense score (cosine) it gave (None where a signal did not find it)."""
 
     id: str
     text: str
     dense_rank: int | None
     keyword_rank: int | None
     keyword_score: float | None
+    dense_score: float | None = None
+
+
+def teacher_scores(ranking: Sequence[TeacherHit], dense_weight: float = 0.5) -> np.ndarray:
+    """The teacher's score of each hit of one query's ranking, on the scale of that query's dense cosines.
+
+    The hybrid search ranks by fusing ranks (RRF), which gives no usable margins, so the teacher's scores are
+    made from the two signals' own scores: each is z-scored over the query's teacher list (a hit a signal did
+    not find gets that signal's lowest score in the list: it ranked below all of them), the two are averaged
+    with the search's ``dense_weight``, and the result is mapped back onto the dense cosines' mean and spread
+    for that query, ``mean_d + std_d * (w * z_dense + (1 - w) * z_keyword)``. Margins between two hits are then
+    in the units of the student's cosine similarity (what ``margin_mse`` regresses onto), and where the
+    keyword scores are a linear function of the dense ones (the signals agree) the target is the dense margin
+    itself. ``(N,)`` float64.
+    """
+    def filled(values: list[float | None]) -> np.ndarray:
+        known = [v for v in values if v is not None]
+        floor = min(known) if known else 0.0
+        return np.array([floor if v is None else v for v in values], dtype=np.float64)
+
+    def z(values: np.ndarray) -> np.ndarray:
+        spread = values.std()
+        return (values - values.mean()) / spread if spread > 1e-12 else np.zeros_like(values)
+
+    dense = filled([hit.dense_score for hit in ranking])
+    keyword = filled([hit.keyword_score for hit in ranking])
+    fused = dense_weight * z(dense) + (1.0 - dense_weight) * z(keyword)  # (N,)
+    return dense.mean() + dense.std() * fused
 
 
 def mine_examples(queries: Sequence[str], rankings: Sequence[Sequence[TeacherHit]],
@@ -116,12 +157,16 @@ def mine_examples(queries: Sequence[str], rankings: Sequence[Sequence[TeacherHit
     The positives are the teacher's top ``positives``; for each, the hard negatives are the items the dense
     model ranks best among those the teacher ranks below ``negative_after`` (falling back to the teacher's
     next ranks when the dense model ranked none of them in its top ``negative_within``). A query whose
-    ranking is too short to give a negative is skipped.
+    ranking is too short to give a negative is skipped. Each triplet's label is the teacher's margin
+    ``t(q, positive) - t(q, negative)`` (:func:`teacher_scores`), which ``margin_mse`` learns from and the
+    contrastive loss ignores.
     """
     rows: list[Example] = []
     for query, ranking in zip(queries, rankings, strict=True):
         if len(ranking) < config.positives:
             continue
+        scores = dict(zip((id(hit) for hit in ranking), teacher_scores(ranking, config.search.dense_weight).tolist(),
+                          strict=True))
         below = ranking[config.negative_after:]
         hard = sorted((hit for hit in below if hit.dense_rank is not None and hit.dense_rank <= config.negative_within),
                       key=lambda hit: hit.dense_rank or 0)
@@ -134,7 +179,8 @@ def mine_examples(queries: Sequence[str], rankings: Sequence[Sequence[TeacherHit
                 if not chosen:
                     rows.append(Example((query, positive.text)))
                 for negative in chosen:
-                    rows.append(Example((query, positive.text, negative.text)))
+                    margin = round(scores[id(positive)] - scores[id(negative)], 6)
+                    rows.append(Example((query, positive.text, negative.text), margin))
     return rows
 
 
