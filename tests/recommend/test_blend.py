@@ -43,11 +43,20 @@ def test_validation_picks_the_blend_when_the_model_knows_nothing(planted_log: Ca
         BlendConfig(weights=(1.5,))
 
 
+def test_backward_weight_favours_what_followed() -> None:
+    histories = [np.array([1, 2]), np.array([1, 2]), np.array([3, 4])]
+    forward_only = CooccurrenceRecommender(4, window=1, backward=0.0).fit(histories)
+    after_one, after_two = forward_only.score([np.array([1]), np.array([2])])
+    assert after_one[2] > 0.1 and after_two[1] < 1e-5  # 2 followed 1; nothing ever followed 2
+    symmetric = CooccurrenceRecommender(4, window=1).fit(histories).score([np.array([2])])[0]
+    assert symmetric[1] == pytest.approx(after_one[2].item())
+
+
 def test_cooccurrence_round_trip(tmp_path: Path, planted_log: Callable[..., InteractionLog]) -> None:
     log = planted_log(users=60)
-    knn = CooccurrenceRecommender(log.n_items, window=2, neighbours=5).fit(log.sequences)
+    knn = CooccurrenceRecommender(log.n_items, window=2, neighbours=5, backward=0.5).fit(log.sequences)
     again = CooccurrenceRecommender.load(knn.save(tmp_path / "knn.safetensors"))
-    assert (again.window, again.neighbours) == (2, 5)
+    assert (again.window, again.neighbours, again.backward) == (2, 5, 0.5)
     assert torch.equal(knn.score(log.sequences[:5]), again.score(log.sequences[:5]))
 
 

@@ -35,11 +35,11 @@ def test_rank_excludes_history_but_never_the_target() -> None:
     assert rank_targets(score, histories, np.array([3, 3, 4]), exclude_history=False).tolist() == [2, 2, 3]
 
 
-def test_ties_count_against_the_target() -> None:
+def test_ties_count_at_the_expected_rank() -> None:
     def score(histories):
         return torch.zeros(len(histories), 5)
 
-    assert rank_targets(score, [np.array([1])], np.array([2])).tolist() == [2]  # 3 and 4 tie with it
+    assert rank_targets(score, [np.array([1])], np.array([2])).tolist() == [1.0]  # 3 and 4 tie with it
 
 
 def test_baselines_score_every_item() -> None:

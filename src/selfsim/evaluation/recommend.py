@@ -4,11 +4,19 @@ Leave-one-out per user (the last item is the test target, the one before it
 the validation target, the rest training); every target is ranked against ALL
 items of the catalogue — no sampled negatives — with the items already in the
 user's history excluded from the ranking; HR@5/10/20 and NDCG@5/10/20 are
-averaged over users. The baselines (most popular, item-to-item co-occurrence
-kNN) are scored on the same split. Users with fewer than 3 items are not scored.
-A trained model is scored alone and blended with co-occurrence (the weight
-chosen on validation; the co-occurrence of the test ranking is fitted on the
-histories the test targets are ranked from, like the kNN baseline).
+averaged over users, a target tied with other items counted at its expected
+place (:mod:`selfsim.training.ranking`). The baselines (most popular,
+item-to-item co-occurrence kNN) are scored on the same split. Users with fewer
+than 3 items are not scored. A trained model is scored alone and blended with
+co-occurrence (the weight chosen on validation).
+
+Every table a figure uses (the popularity counts, the co-occurrence of the kNN
+baseline and of the blend) is fitted on the training histories only — what the
+sequence model trains on — for validation and test alike. A test target is
+ranked after the user's training history plus their validation item (the
+standard leave-one-out input), but no table learns from any validation item.
+Refitting the tables on training + validation histories (``fit_on=
+"train+validation"``) is offered only as a separately labelled extra figure.
 """
 
 from __future__ import annotations
@@ -24,12 +32,28 @@ import torch
 
 from selfsim.data.interactions import InteractionLog, LeaveOneOutSplit, leave_one_out, read_log
 from selfsim.encoders.sequence import SequenceConfig, SequenceModel
+from selfsim.errors import ConfigError
 from selfsim.tasks.recommend.baselines import CooccurrenceRecommender, PopularityRecommender
 from selfsim.tasks.recommend.blend import BlendChoice, BlendConfig, blend, choose_blend_weight, train_blended
 from selfsim.training.ranking import ScoreFunction, rank_targets, ranking_metrics
 from selfsim.training.sequence import SequenceTrainingConfig
 
 KS = (5, 10, 20)
+TABLE_FITS = ("train", "train+validation")  # the headline protocol first; the second is a labelled extra only
+PROTOCOL = ("leave-one-out; test = last item, validation = second-to-last; full ranking against all items; "
+            "history items excluded; ties at the expected rank (HR/NDCG expected over tie orders); "
+            "popularity and co-occurrence tables fitted on training histories only (no validation item)")
+
+
+def table_histories(split: LeaveOneOutSplit, fit_on: str = "train") -> list[np.ndarray]:
+    """The histories a fitted table (popularity, co-occurrence) learns from: ``"train"``, the histories the
+    sequence model trains on (the protocol of every headline figure), or ``"train+validation"``, the same
+    with every user's validation item appended (a labelled extra figure only, never a headline)."""
+    if fit_on == "train":
+        return list(split.train)
+    if fit_on == "train+validation":
+        return split.test_histories()
+    raise ConfigError(f"unknown table fit {fit_on!r}; use one of {', '.join(TABLE_FITS)}.")
 
 
 def score_split(score: ScoreFunction, split: LeaveOneOutSplit, part: str = "test",
@@ -45,9 +69,11 @@ def score_split(score: ScoreFunction, split: LeaveOneOutSplit, part: str = "test
     return {**ranking_metrics(ranks, KS), "users": int(len(chosen))}
 
 
-def baseline_scores(split: LeaveOneOutSplit, part: str = "test") -> dict[str, dict[str, float]]:
-    """Most-popular and co-occurrence kNN, fitted on the histories the ``part`` ranks from, then scored."""
-    histories = split.test_histories() if part == "test" else split.valid_histories()
+def baseline_scores(split: LeaveOneOutSplit, part: str = "test", fit_on: str = "train"
+                    ) -> dict[str, dict[str, float]]:
+    """Most-popular and co-occurrence kNN fitted on :func:`table_histories` (training histories only by
+    default), then scored on the ``part`` targets."""
+    histories = table_histories(split, fit_on)
     n_items = split.log.n_items
     out: dict[str, dict[str, float]] = {}
     for name, estimator in (("most_popular", PopularityRecommender(n_items)),
@@ -80,36 +106,48 @@ class TrainedRun:
         return {**out, "blend": self.blend} if self.blend is not None else out
 
 
+REFIT_FIELD = "test_table_refit_on_train_validation"  # the labelled extra figure of a blend
+
+
 def blended_scores(score: ScoreFunction, split: LeaveOneOutSplit, config: BlendConfig = BlendConfig(),
-                   users: np.ndarray | None = None) -> dict[str, Any]:
-    """The model ``score`` blended with co-occurrence: the weight chosen on validation, then test metrics."""
-    return _blended_test(score, split, choose_blend_weight(score, split, config), config, users)
+                   users: np.ndarray | None = None, refit_extra: bool = False) -> dict[str, Any]:
+    """The model ``score`` blended with co-occurrence: the weight chosen on validation, then test metrics
+    (see :func:`blended_test`)."""
+    return blended_test(score, split, choose_blend_weight(score, split, config), config, users, refit_extra)
 
 
-def _blended_test(score: ScoreFunction, split: LeaveOneOutSplit, choice: BlendChoice, config: BlendConfig,
-                  users: np.ndarray | None = None) -> dict[str, Any]:
-    """Test metrics of the blend at the chosen weight, co-occurrence fitted on the test rankings' histories."""
-    cooccurrence = CooccurrenceRecommender(split.log.n_items).fit(split.test_histories())
-    test = score_split(blend(score, cooccurrence, choice.weight), split, "test", users)
-    return {"weight": choice.weight, "test": _rounded(test),
-            "validation_" + config.metric: choice.rounded_validation()}
+def blended_test(score: ScoreFunction, split: LeaveOneOutSplit, choice: BlendChoice,
+                 config: BlendConfig = BlendConfig(), users: np.ndarray | None = None,
+                 refit_extra: bool = False) -> dict[str, Any]:
+    """Test metrics of the blend at the chosen weight, its co-occurrence fitted on the training histories only.
+
+    With ``refit_extra`` the blend is also scored with the table refitted on training + validation
+    histories, under its own key (:data:`REFIT_FIELD`): an extra figure, not the headline.
+    """
+    out: dict[str, Any] = {"weight": choice.weight, "table": "train"}
+    for fit_on in TABLE_FITS if refit_extra else TABLE_FITS[:1]:
+        cooccurrence = CooccurrenceRecommender(split.log.n_items, **config.table).fit(table_histories(split, fit_on))
+        test = score_split(blend(score, cooccurrence, choice.weight), split, "test", users)
+        out["test" if fit_on == "train" else REFIT_FIELD] = _rounded(test)
+    return {**out, "validation_" + config.metric: choice.rounded_validation()}
 
 
 def train_and_score(split: LeaveOneOutSplit, model_config: SequenceConfig | None = None,
                     config: SequenceTrainingConfig = SequenceTrainingConfig(), text_vectors: np.ndarray | None = None,
                     known_items: np.ndarray | None = None, progress: Any = None,
-                    test_users: np.ndarray | None = None,
-                    blend_config: BlendConfig | None = None) -> tuple[SequenceModel, TrainedRun]:
+                    test_users: np.ndarray | None = None, blend_config: BlendConfig | None = None,
+                    refit_extra: bool = False) -> tuple[SequenceModel, TrainedRun]:
     """Train on ``split`` (early stopping on validation NDCG@10), then score the best model on test.
 
-    With ``blend_config`` the model is also scored blended with co-occurrence (:func:`blended_scores`).
+    With ``blend_config`` the model is also scored blended with co-occurrence (:func:`blended_test`;
+    ``refit_extra`` adds the labelled figure with the table refitted on training + validation).
     """
     model_config = model_config or SequenceConfig(n_items=split.log.n_items)
     trained = train_blended(split, model_config, config, blend_config, text_vectors, known_items, progress)
     result = trained.result
     test = score_split(trained.score, split, "test", test_users)
     blended = (None if blend_config is None or trained.choice is None
-               else _blended_test(trained.score, split, trained.choice, blend_config, test_users))
+               else blended_test(trained.score, split, trained.choice, blend_config, test_users, refit_extra))
     return result.model, TrainedRun(result.best_validation, test, result.best_epoch, result.epochs_run,
                                     result.seconds, result.seconds_per_epoch, result.stopped_by, result.history,
                                     blended)
@@ -153,7 +191,7 @@ def evaluate_file(path: str | Path, model_dir: str | Path | None = None,
     result: dict[str, Any] = {
         "data": str(path), "users": len(log.users), "items": log.n_items, "interactions": log.n_interactions,
         "mean_length": round(log.n_interactions / max(1, len(log.users)), 2),
-        "protocol": "leave-one-out; full ranking against all items; history items excluded",
+        "protocol": PROTOCOL,
         "scored_users": int(len(split.scored_users)), "methods": {}}
     if baselines:
         result["methods"].update({name: {"test": _rounded(scores)}

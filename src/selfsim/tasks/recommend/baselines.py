@@ -43,7 +43,9 @@ class CooccurrenceRecommender:
     """Item-to-item kNN: items that followed or preceded the user's recent items in other histories.
 
     Two items co-occur when they are at most ``window`` positions apart in a
-    training history, each pair weighted by ``1 / distance``; the similarity is
+    training history, each pair weighted by ``1 / distance`` (an earlier item's
+    link to a later one; the link back is weighted ``backward`` times as much,
+    1 by default: symmetric; below 1 favours what followed); the similarity is
     the co-occurrence normalised by ``sqrt(count_i * count_j)`` (cosine), each
     item keeping its ``neighbours`` most similar items. A history scores an item
     by the similarities to its last ``recent`` items, each discounted by
@@ -51,12 +53,13 @@ class CooccurrenceRecommender:
     """
 
     def __init__(self, n_items: int, window: int = 3, neighbours: int = 100, recent: int = 5,
-                 decay: float = 0.7) -> None:
+                 decay: float = 0.7, backward: float = 1.0) -> None:
         self.n_items = n_items
         self.window = window
         self.neighbours = neighbours
         self.recent = recent
         self.decay = decay
+        self.backward = backward
 
     def fit(self, histories: Sequence[np.ndarray]) -> CooccurrenceRecommender:
         """Build the item-item similarity matrix, (V + 1, V + 1) sparse."""
@@ -68,9 +71,9 @@ class CooccurrenceRecommender:
                     break
                 a, b = history[:-gap], history[gap:]
                 keep = a != b
-                rows += [a[keep], b[keep]]
+                rows += [a[keep], b[keep]]  # row: an item of the history; column: the item it scores
                 cols += [b[keep], a[keep]]
-                weights += [np.full(int(keep.sum()), 1.0 / gap)] * 2
+                weights += [np.full(int(keep.sum()), 1.0 / gap), np.full(int(keep.sum()), self.backward / gap)]
         size = self.n_items + 1
         if rows:
             matrix = sparse.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
@@ -110,7 +113,7 @@ class CooccurrenceRecommender:
                    "data": torch.from_numpy(matrix.data.astype(np.float64)),
                    "popularity": torch.from_numpy(self.popularity_.astype(np.float64))}
         settings = {"n_items": self.n_items, "window": self.window, "neighbours": self.neighbours,
-                    "recent": self.recent, "decay": self.decay}
+                    "recent": self.recent, "decay": self.decay, "backward": self.backward}
         save_file(tensors, str(path), metadata={k: str(v) for k, v in settings.items()})
         return Path(path)
 
@@ -121,7 +124,7 @@ class CooccurrenceRecommender:
             settings = handle.metadata()
         tensors = load_file(str(path))
         out = cls(int(settings["n_items"]), int(settings["window"]), int(settings["neighbours"]),
-                  int(settings["recent"]), float(settings["decay"]))
+                  int(settings["recent"]), float(settings["decay"]), float(settings.get("backward", 1.0)))
         size = out.n_items + 1
         out.similarity_ = sparse.csr_matrix((tensors["data"].numpy(), tensors["indices"].numpy(),
                                              tensors["indptr"].numpy()), shape=(size, size))

@@ -8,9 +8,11 @@ the two next-item distributions beats either alone:
 ``p(item | history) = (1 - w) * softmax(model scores) + w * knn scores / their sum``
 
 ``w`` is chosen from a grid by NDCG@10 on the leave-one-out validation targets,
-with the co-occurrence fitted on the validation histories only (so neither the
-validation nor the test item of any user is seen); ``w = 0`` is the model alone,
-so a log where the blend does not help keeps the plain model.
+with the co-occurrence fitted on the training histories only (what the sequence
+model trains on, so neither the validation nor the test item of any user is
+seen); ``w = 0`` is the model alone, so a log where the blend does not help keeps
+the plain model. The test figures of :mod:`selfsim.evaluation.recommend` use a
+table fitted on the same training histories.
 """
 
 from __future__ import annotations
@@ -42,10 +44,21 @@ class BlendConfig:
 
     weights: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
     metric: str = "ndcg@10"
+    window: int = 3  # the co-occurrence table's settings (see CooccurrenceRecommender)
+    neighbours: int = 100
+    recent: int = 5
+    decay: float = 0.7
+    backward: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
             raise ConfigError("blend weights must be between 0 and 1; give at least one.")
+
+    @property
+    def table(self) -> dict[str, Any]:
+        """Keyword arguments of the :class:`CooccurrenceRecommender` the blend mixes in."""
+        return {"window": self.window, "neighbours": self.neighbours, "recent": self.recent, "decay": self.decay,
+                "backward": self.backward}
 
 
 def blend(model_score: ScoreFunction, cooccurrence: CooccurrenceRecommender, weight: float) -> ScoreFunction:
@@ -76,9 +89,10 @@ class BlendChoice:
 
 
 def choose_blend_weight(model_score: ScoreFunction, split: LeaveOneOutSplit, config: BlendConfig = BlendConfig(),
-                        window: int = 3, batch_size: int = 1024) -> BlendChoice:
-    """The weight with the best validation ``config.metric`` (ties go to the smaller weight)."""
-    cooccurrence = CooccurrenceRecommender(split.log.n_items, window=window).fit(split.valid_histories())
+                        batch_size: int = 1024) -> BlendChoice:
+    """The weight with the best validation ``config.metric`` (ties go to the smaller weight), the
+    co-occurrence fitted on the training histories ``split.train`` only."""
+    cooccurrence = CooccurrenceRecommender(split.log.n_items, **config.table).fit(split.train)
     users = split.scored_users
     histories = split.valid_histories()
     chosen_histories = [histories[u] for u in users]

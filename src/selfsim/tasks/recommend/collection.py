@@ -116,7 +116,7 @@ class Recommender:
             weight = choice.weight
             notes["blend"] = {"weight": weight, "validation_" + config.blend.metric: choice.rounded_validation()}
             if weight > 0:  # served from every history, the validation and last items included
-                cooccurrence = CooccurrenceRecommender(log.n_items).fit(log.sequences)
+                cooccurrence = CooccurrenceRecommender(log.n_items, **config.blend.table).fit(log.sequences)
         return cls(result.model, log.items, notes, cooccurrence, weight), result
 
     def save(self, directory: str | Path) -> Path:
