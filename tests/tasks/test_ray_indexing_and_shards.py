@@ -24,7 +24,13 @@ from selfsim.app.distributed import shard_collection, sharded_search  # noqa: E4
 from selfsim.config import IngestConfig  # noqa: E402
 from selfsim.errors import ConflictError  # noqa: E402
 from selfsim.store.vectors import VectorIndex  # noqa: E402
-from selfsim.tasks.distributed.pipeline import EncodeWorker, RayIndexConfig, ray_ingest_files  # noqa: E402
+from selfsim.tasks.distributed.pipeline import (  # noqa: E402
+    EncodeWorker,
+    RayIndexConfig,
+    ray_ingest_files,
+    read_files,
+    unpack,
+)
 from selfsim.tasks.distributed.shards import ShardConfig, ShardedIndex, merge_top_k  # noqa: E402
 
 
@@ -96,6 +102,19 @@ def test_every_item_is_indexed_exactly_once_even_when_a_worker_dies(cluster: Any
     assert chunks == want_chunks == 150  # one chunk per item: none was written twice
     assert got_ids == want_ids
     assert np.allclose(got_vectors, want_vectors, atol=1e-5)
+
+
+def test_records_travel_in_packets_of_one_encoder_call(tmp_path: Path) -> None:
+    # A packet is one Ray Data block, one task and one encoder call: many per file, so that every actor takes
+    # a share of a file and each packet reaches the writer as soon as it is encoded.
+    path = write(tmp_path / "a.jsonl", records(150)[:130] + ["{not json"] + records(150)[130:])
+    files = {"path": np.array([str(path)]), "file": np.array([3])}
+    packets = [np.array(batch["packet"], dtype=object) for batch in read_files(files, IngestConfig(), block_rows=64)]
+    rows = [next(unpack({"packet": packet})) for packet in packets]
+    assert [len(r["seq"]) for r in rows] == [64, 64, 23]
+    seqs = [seq for r in rows for seq in r["seq"]]
+    assert seqs == sorted(seqs) and seqs[0] == (3 << 40) + 1  # input order: file number high, record low
+    assert [kind for r in rows for kind in r["kind"]].count("error") == 1
 
 
 @pytest.mark.slow  # another pool of actors (~10 s); the default run keeps the exactly-once test above

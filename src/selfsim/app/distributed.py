@@ -7,6 +7,10 @@
 
 Every function here needs a connected cluster: open one with :func:`ray_session` (``"local"`` starts one on
 this machine; ``"auto"`` or ``HOST:PORT`` joins a running one). Ray is imported only when one is used.
+
+The sequence recommender trains on the cluster when its training config says so:
+``RecommendConfig(training=replace(SequenceTrainingConfig(), distributed=RayTrainConfig(workers=4)))`` given to
+:meth:`Collection.train_recommender` inside a :func:`ray_session` (see docs/ray.md).
 """
 
 from __future__ import annotations

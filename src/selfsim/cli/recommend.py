@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +20,7 @@ from selfsim.app import (
     RecommendConfig,
     SequenceTrainingConfig,
 )
+from selfsim.app.distributed import RayTrainConfig, ray_session
 from selfsim.cli.common import BackendOption, console, errors, print_json, safe, split_values, warn
 from selfsim.config import DEFAULT_ENCODER
 from selfsim.errors import ConfigError
@@ -39,14 +42,22 @@ def _report(row: dict[str, Any]) -> None:
 
 def _training_config(epochs: int, objective: str, contrastive_weight: float, learning_rate: float,
                      batch_size: int, patience: int, budget_minutes: float | None, seed: int,
-                     threads: int) -> SequenceTrainingConfig:
+                     threads: int | None, ray: bool = False, workers: int = 2) -> SequenceTrainingConfig:
     optimizer = OptimizerConfig(learning_rate=learning_rate, weight_decay=_TRAINING.optimizer.weight_decay,
                                 warmup_ratio=_TRAINING.optimizer.warmup_ratio, decay=_TRAINING.optimizer.decay,
                                 max_grad_norm=_TRAINING.optimizer.max_grad_norm)
-    return SequenceTrainingConfig(objective=objective, epochs=epochs, batch_size=batch_size,  # type: ignore[arg-type]
-                                  optimizer=optimizer, contrastive_weight=contrastive_weight, patience=patience,
-                                  time_budget_s=None if budget_minutes is None else budget_minutes * 60, seed=seed,
-                                  threads=threads)
+    # One process trains on 2 threads; a Ray worker on 1 (one CPU each: workers, not threads, spread the work).
+    threads = threads if threads is not None else (1 if ray else 2)
+    config = SequenceTrainingConfig(objective=objective, epochs=epochs, batch_size=batch_size,  # type: ignore[arg-type]
+                                    optimizer=optimizer, contrastive_weight=contrastive_weight, patience=patience,
+                                    time_budget_s=None if budget_minutes is None else budget_minutes * 60, seed=seed,
+                                    threads=threads)
+    return replace(config, distributed=RayTrainConfig(workers=workers, threads=threads)) if ray else config
+
+
+def _cluster(ray: bool, address: str | None) -> AbstractContextManager[Any]:
+    """The Ray session a --ray command runs in (a local cluster, or the one at ``address``), or nothing."""
+    return ray_session(address or "local") if ray else nullcontext()
 
 
 EpochsOption = Annotated[int, typer.Option(help="Training epochs; the learning rate decays linearly to 0 over them "
@@ -58,7 +69,15 @@ BatchOption = Annotated[int, typer.Option(help="Histories per batch.")]
 PatienceOption = Annotated[int, typer.Option(help="Epochs without a better validation NDCG@10 before stopping.")]
 BudgetOption = Annotated[float | None, typer.Option(help="Stop training after this many minutes (best model kept).")]
 SeedOption = Annotated[int, typer.Option(help="Random seed.")]
-ThreadsOption = Annotated[int, typer.Option(help="CPU threads for training.")]
+ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads for training (default 2; with --ray, "
+                                                            "per worker, default 1).")]
+RayOption = Annotated[bool, typer.Option(
+    "--ray", help="Train data-parallel on a Ray cluster (needs the ray extra): one started on this machine, or "
+                  "the one at --ray-address.")]
+RayAddressOption = Annotated[str | None, typer.Option(
+    help="The Ray cluster to join (auto, HOST:PORT, ray://HOST:PORT); implies --ray.")]
+WorkersOption = Annotated[int, typer.Option(min=1, help="With --ray: data-parallel workers sharing each "
+                                                        "--batch-size batch.")]
 BlendOption = Annotated[bool, typer.Option(help="Blend in item-to-item co-occurrence, weighted as validation says.")]
 
 
@@ -138,15 +157,19 @@ def train(
     blend: BlendOption = True,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
     seed: SeedOption = 0,
-    threads: ThreadsOption = 2,
+    threads: ThreadsOption = None,
     json_output: JsonOption = False,
+    ray: RayOption = False,
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = 2,
 ) -> None:
     """Train the sequence recommender on COLLECTION's interactions; store the model and user vectors."""
+    ray = ray or ray_address is not None
     training = _training_config(epochs, objective, contrastive_weight, learning_rate, batch_size, patience,
-                                budget_minutes, seed, threads)
+                                budget_minutes, seed, threads, ray, workers)
     config = RecommendConfig(max_length=max_length, dim=dim, blocks=blocks, dropout=dropout, use_text=use_text,
                              training=training, blend=BlendConfig() if blend else None)
-    with Collection.open(collection) as target:
+    with _cluster(ray, ray_address), Collection.open(collection) as target:
         recommender = target.train_recommender(config, progress=None if json_output else _report, resume=resume)
     if json_output:
         print_json(recommender.notes)
@@ -239,14 +262,21 @@ def eval_recommend(
     baselines: Annotated[bool, typer.Option(help="Also score most-popular and co-occurrence kNN.")] = True,
     blend: BlendOption = True,
     seed: SeedOption = 0,
-    threads: ThreadsOption = 2,
+    threads: ThreadsOption = None,
     json_output: JsonOption = False,
+    ray: RayOption = False,
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = 2,
 ) -> None:
     """HR@5/10/20 and NDCG@5/10/20 by leave-one-out and full ranking against all items."""
+    ray = ray or ray_address is not None
+    if ray and model is not None:
+        raise ConfigError("--model scores a trained model and trains nothing; leave out --ray, or --model to train.")
     training = _training_config(epochs, objective, contrastive_weight, learning_rate, batch_size, patience,
-                                budget_minutes, seed, threads)
-    result = evaluate_file(file, model, training, baselines=baselines, progress=None if json_output else _report,
-                           blend_config=BlendConfig() if blend else None)
+                                budget_minutes, seed, threads, ray, workers)
+    with _cluster(ray, ray_address):
+        result = evaluate_file(file, model, training, baselines=baselines, progress=None if json_output else _report,
+                               blend_config=BlendConfig() if blend else None)
     if json_output:
         print_json(result)
         return

@@ -1,4 +1,5 @@
-"""Data-parallel text-encoder training on Ray Train: the loop of :mod:`selfsim.training.text` on N workers.
+"""Data-parallel training on Ray Train: the loops of :mod:`selfsim.training.text` (text encoders) and
+:mod:`selfsim.training.sequence` (the sequence recommender) on N workers.
 
 Each of ``workers`` Ray Train workers (PyTorch DDP; gloo on CPU, NCCL on GPU) builds the same model from
 the same seed and walks the same seeded order of batches as a single-process run. Global batch ``s`` (rows
@@ -13,6 +14,13 @@ multi-node cluster that directory must be shared storage) and saves the model; a
 broadcast so every worker leaves the loop at the same step. Checkpoints are the single-process ones, so a
 run resumes with or without Ray.
 
+The sequence recommender (:func:`train_sequence_model_ray`) is dealt the same way: every worker starts the
+run of :func:`selfsim.training.sequence.start_run` from the same seed, walks the same seeded order of
+length-bucketed batches and takes rows ``r, r+N, ...`` of each; its loss is weighted by its share of the
+batch's positions, so the averaged gradient is the whole batch's (exactly, for next-item prediction over
+the whole catalogue; masks, sampled negatives and dropout are drawn per worker). Worker 0 validates,
+decides early stopping (broadcast to all), writes the checkpoints and sends the best weights back.
+
 Ray is imported only inside these functions (the ``selfsim[ray]`` extra).
 """
 
@@ -20,15 +28,28 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from selfsim.data.interactions import LeaveOneOutSplit
 from selfsim.data.pair_files import Example
+from selfsim.encoders.sequence import SequenceConfig
 from selfsim.errors import ConfigError
+from selfsim.training.sequence import (
+    SequenceTrainingConfig,
+    SequenceTrainingResult,
+    build_model,
+    end_epoch,
+    finish_run,
+    open_catalogue,
+    start_run,
+    train_epoch,
+)
 from selfsim.training.text import (
     WORK_DIR,
     TextTrainConfig,
@@ -238,3 +259,131 @@ def _report_dict(report: TrainReport) -> dict[str, Any]:
 def report_from(values: dict[str, Any]) -> TrainReport:
     """The :class:`TrainReport` worker 0 sent back."""
     return TrainReport(**{**values, "model_dir": Path(values["model_dir"])})
+
+
+# -- the sequence recommender ---------------------------------------------------------------------------
+
+SEQUENCE_WEIGHTS = "model.safetensors"  # in worker 0's Ray Train checkpoint: the best weights
+SEQUENCE_SUMMARY = "result.json"  # beside them: the run's figures and the progress rows
+STOP_REASONS = (None, "early stopping", "time budget")
+
+
+def train_sequence_model_ray(split: LeaveOneOutSplit, model_config: SequenceConfig, config: SequenceTrainingConfig,
+                             text_vectors: np.ndarray | None = None, known_items: np.ndarray | None = None,
+                             progress: Callable[[dict[str, Any]], None] | None = None,
+                             output_dir: str | Path | None = None, resume: bool = False) -> SequenceTrainingResult:
+    """:func:`~selfsim.training.sequence.train_sequence_model` on ``config.distributed.workers`` data-parallel
+    Ray Train workers (DDP), each taking its share of every batch of ``config.batch_size`` windows.
+
+    Checkpoints go to ``output_dir`` (written by worker 0; on several nodes it must be shared storage) and
+    are the single-process ones, so a run resumes with or without Ray. ``progress`` receives every
+    evaluation's row when the run ends (the workers run in other processes).
+    """
+    ray = require_ray()
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from safetensors.torch import load_file
+
+    ray_config = config.distributed
+    if ray_config is None:
+        raise ConfigError("config.distributed is not set; give a RayTrainConfig to train on Ray.")
+    if not ray.is_initialized():
+        raise ConfigError("there is no Ray cluster to train on; connect with ray.init() or use "
+                          "selfsim.app.ray_session().")
+    if config.batch_size < ray_config.workers:
+        raise ConfigError(f"a batch of {config.batch_size} histories cannot give {ray_config.workers} workers one "
+                          f"each; use --batch-size {ray_config.workers} or more, or fewer workers.")
+    _check_cpus(ray, ray_config)
+    scratch = Path(tempfile.mkdtemp(prefix="selfsim-ray-train-"))
+    storage = (Path(output_dir).resolve() / RAY_DIR) if output_dir is not None else scratch
+    loop_config = {"split": split, "model_config": model_config, "text_vectors": text_vectors,
+                   "known_items": known_items, "resume": resume,
+                   "config": replace(config, distributed=None, threads=ray_config.threads),
+                   "output_dir": None if output_dir is None else str(Path(output_dir).resolve())}
+    resources = {"CPU": ray_config.threads} | ({"GPU": 1} if ray_config.use_gpu else {})
+    trainer = TorchTrainer(
+        sequence_worker_loop, train_loop_config=loop_config,
+        scaling_config=ScalingConfig(num_workers=ray_config.workers, use_gpu=ray_config.use_gpu,
+                                     resources_per_worker=resources),
+        run_config=RunConfig(name="selfsim-sequence", storage_path=str(storage)))
+    try:
+        result = trainer.fit()
+        if result.error is not None:
+            raise result.error
+        with result.checkpoint.as_directory() as directory:
+            best = load_file(str(Path(directory) / SEQUENCE_WEIGHTS))
+            summary = json.loads((Path(directory) / SEQUENCE_SUMMARY).read_text())
+    finally:  # Ray's bookkeeping; the checkpoints and curves in output_dir stay
+        shutil.rmtree(storage, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    model = build_model(model_config, config, text_vectors, known_items)
+    model.load_state_dict(best)
+    model.eval()
+    if known_items is not None:
+        open_catalogue(model, known_items, text_vectors)
+    if progress is not None:
+        for row in summary.pop("progress"):
+            progress(row)
+    summary.pop("progress", None)
+    return SequenceTrainingResult(model, **summary)
+
+
+def sequence_worker_loop(loop_config: dict[str, Any]) -> None:
+    """What each Ray Train worker runs: the single-process epochs on its share of every batch, in step with
+    the others; worker 0 validates, checkpoints and reports the best weights."""
+    import ray.train
+    import torch
+    import torch.distributed as dist
+    from safetensors.torch import save_file
+    from torch.nn.parallel import DistributedDataParallel
+
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    split: LeaveOneOutSplit = loop_config["split"]
+    config: SequenceTrainingConfig = loop_config["config"]
+    text_vectors, known_items = loop_config["text_vectors"], loop_config["known_items"]
+    output_dir = loop_config["output_dir"]
+    # Every worker builds the same model from the same seed; worker 0 alone writes checkpoints.
+    run = start_run(split, loop_config["model_config"], config, text_vectors, known_items,
+                    output_dir, bool(loop_config["resume"]))
+    if rank > 0:
+        run.root = None
+        # Dropout, masks and sampled negatives: a stream of each worker's own, not a copy of worker 0's.
+        torch.manual_seed(config.seed + 7919 * rank)
+        run.generator.manual_seed(config.seed + 7919 * rank)
+    # Buffers (the catalogue's text vectors, which items may be answers) are the same everywhere and never
+    # trained: not broadcast at every step.
+    parallel = DistributedDataParallel(run.step, find_unused_parameters=True, broadcast_buffers=False)
+    rows: list[dict[str, Any]] = []
+    epoch, stopped_by = run.first_epoch - 1, "epochs"
+    for epoch in range(run.first_epoch, config.epochs + 1):
+        totals = train_epoch(run, parallel, rank, world)
+        summed = torch.tensor([totals["loss"], totals["contrastive"]], dtype=torch.float64)
+        dist.all_reduce(summed)  # each worker's weighted parts add up to the batches' losses
+        totals = {"loss": float(summed[0]), "contrastive": float(summed[1])}
+        reason = end_epoch(run, split, epoch, totals, rows.append) if rank == 0 else None
+        code = torch.tensor([STOP_REASONS.index(reason)])
+        dist.broadcast(code, src=0)  # worker 0's decision (early stopping, time budget) on every worker
+        if STOP_REASONS[int(code.item())] is not None:
+            stopped_by = str(STOP_REASONS[int(code.item())])
+            break
+    if rank != 0:
+        ray.train.report({"rank": rank})
+        return
+    result = finish_run(run, epoch, stopped_by)
+    with tempfile.TemporaryDirectory(prefix="selfsim-sequence-") as directory:
+        save_file({k: v.contiguous() for k, v in run.best_state.items()}, str(Path(directory) / SEQUENCE_WEIGHTS))
+        (Path(directory) / SEQUENCE_SUMMARY).write_text(json.dumps({
+            "best_epoch": result.best_epoch, "best_validation": result.best_validation,
+            "epochs_run": result.epochs_run, "seconds": result.seconds, "epoch_seconds": result.epoch_seconds,
+            "history": result.history, "stopped_by": result.stopped_by, "progress": rows}))
+        ray.train.report({"rank": rank}, checkpoint=ray.train.Checkpoint.from_directory(directory))
+
+
+def _check_cpus(ray: Any, ray_config: RayTrainConfig) -> None:
+    """A clear error, instead of a wait that never ends, when the cluster has too few CPUs for the workers."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    wanted = ray_config.workers * ray_config.threads
+    if cpus < wanted:
+        raise ConfigError(f"{ray_config.workers} workers of {ray_config.threads} threads need {wanted} CPUs but the "
+                          f"Ray cluster has {cpus}; use fewer --workers or --threads, or a larger cluster.")

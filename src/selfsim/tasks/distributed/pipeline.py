@@ -9,6 +9,8 @@ The pipeline has three stages::
 - an actor pool of encoders (one model per actor, loaded once, ``threads`` each) chunks and embeds
   batches of records; an actor that dies is restarted by Ray and its batch is run again (Ray Data's actor
   fault tolerance), so a crash costs time, never an item;
+- records travel in packets of ``encode_batch`` (one Ray Data block, one encoder call, one task each), so
+  the actors share any file and every packet's vectors reach the writer as soon as it is encoded;
 - the driver is the only writer: it takes results in input order and writes them to the collection in
   transactions of ``batch_size`` records, exactly as :func:`selfsim.tasks.ingest.ingest_files` does (a
   later record with the same id replaces the earlier one). It remembers every sequence number it wrote,
@@ -44,7 +46,10 @@ from selfsim.tasks.ingest import IngestReport, Progress, StoppedAtError, check_f
 from selfsim.tasks.topics.collection import NewItemTopics
 
 RECORD, ERROR, EMPTY = "record", "error", "empty"
-BLOCK_BYTES = 64 * 1024  # Ray Data block size for this pipeline (see build_dataset)
+# Ray Data's target block size for this pipeline: below the size of any packet, so that every packet is a
+# block of its own (see build_dataset).
+BLOCK_BYTES = 64
+COLUMNS = ("seq", "kind", "id", "text", "metadata", "error")
 
 
 @dataclass(frozen=True)
@@ -52,17 +57,21 @@ class RayIndexConfig:
     """How an index run uses the cluster.
 
     ``workers`` encoder actors (default: the cluster's CPUs divided by ``threads``), each running its
-    model on ``threads`` threads and taking ``encode_batch`` records per call: large enough that the model
-    sees long runs of texts to sort by length and the per-call overhead of Ray vanishes, small enough
-    that a retried batch costs little.
+    model on ``threads`` threads and taking ``encode_batch`` records per call (one packet): as many as
+    the single-process path encodes at once, since the encoder sorts a call's texts by length and pads
+    each batch only to its longest (packets of 64 encode about 8% slower than 256), and far more than
+    Ray's per-call cost (milliseconds against tens of seconds) needs; few enough that results reach the
+    writer every packet or two and a retried packet costs little. ``in_flight`` packets are queued on each
+    actor, so it never waits for its next input.
     """
 
     workers: int | None = None
     threads: int = 1
     encode_batch: int = 256
+    in_flight: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("threads", "encode_batch"):
+        for name in ("threads", "encode_batch", "in_flight"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}.")
         if self.workers is not None and self.workers < 1:
@@ -73,9 +82,9 @@ class RayIndexConfig:
 
 
 def read_files(batch: dict[str, np.ndarray], config: IngestConfig,
-               block_rows: int = 256) -> Iterator[dict[str, list[Any]]]:
-    """Every record (or bad record) of the files in ``batch["path"]``, in batches of ``block_rows`` rows
-    (one encoder call's worth, so results start flowing to the writer while a large file is still read).
+               block_rows: int = 256) -> Iterator[dict[str, list[bytes]]]:
+    """Every record (or bad record) of the files in ``batch["path"]``, in packets of ``block_rows`` rows
+    (one encoder call's worth, yielded as soon as it is read), each a one-row batch ``{"packet": [bytes]}``.
 
     A row's ``seq`` orders it in the input: the file's number in the high bits, the record's in the low.
     """
@@ -90,22 +99,36 @@ def read_files(batch: dict[str, np.ndarray], config: IngestConfig,
                 _append(rows, seq, RECORD, item_id=result.id, text=result.text,
                         metadata=json.dumps(result.metadata, ensure_ascii=False))
             if len(rows["seq"]) >= block_rows:
-                yield rows
+                yield pack(rows)
                 rows = _empty_rows()
         if count == 0:
             _append(rows, int(number) << 40, EMPTY, text=str(path))
         if rows["seq"]:
-            yield rows
+            yield pack(rows)
+
+
+def pack(rows: dict[str, Any]) -> dict[str, list[bytes]]:
+    """``rows`` (columns of equal length) as a one-row batch: a packet travels and is encoded as one unit.
+
+    Pickle is only the wire format between this pipeline's own processes (as Ray's own is); nothing
+    pickled is ever stored.
+    """
+    return {"packet": [pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)]}
+
+
+def unpack(batch: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The row columns of every packet in ``batch`` (a column of packets: an array or a list)."""
+    for packet in batch["packet"]:
+        yield pickle.loads(packet)
 
 
 def _empty_rows() -> dict[str, list[Any]]:
-    return {"seq": [], "kind": [], "id": [], "text": [], "metadata": [], "error": []}
+    return {column: [] for column in COLUMNS}
 
 
 def _append(rows: dict[str, list[Any]], seq: int, kind: str, item_id: str = "", text: str = "",
             metadata: str = "{}", error: bytes = b"") -> None:
-    for column, value in (("seq", seq), ("kind", kind), ("id", item_id), ("text", text), ("metadata", metadata),
-                          ("error", error)):
+    for column, value in zip(COLUMNS, (seq, kind, item_id, text, metadata, error), strict=True):
         rows[column].append(value)
 
 
@@ -136,11 +159,16 @@ class EncodeWorker:
         self.encoder = load_worker_encoder(encoder, backend, threads)
         self.chunking = chunking
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Add each record's chunk spans and vectors (float32 bytes, ``(n_chunks, dim)``) to ``batch``."""
-        kinds = batch["kind"].tolist()
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:
+        """Each packet of ``batch`` with its records' chunk spans and vectors added (one encoder call)."""
+        packets = [self.encode_rows(rows) for rows in unpack(batch)]
+        return {"packet": [pack(rows)["packet"][0] for rows in packets]}
+
+    def encode_rows(self, rows: dict[str, Any]) -> dict[str, Any]:
+        """Add ``spans`` (JSON per record), ``vectors`` (float32 bytes, ``(n_chunks, dim)``) and the encoder's
+        ``version`` to the columns ``rows``."""
         chunked = [chunk_text(text, self.chunking) if kind == RECORD else []
-                   for kind, text in zip(kinds, batch["text"].tolist(), strict=True)]
+                   for kind, text in zip(rows["kind"], rows["text"], strict=True)]
         texts = [chunk.text for chunks in chunked for chunk in chunks]
         vectors = np.ascontiguousarray(self.encoder.encode(texts), dtype=np.float32)
         spans, blobs, first = [], [], 0
@@ -148,8 +176,7 @@ class EncodeWorker:
             spans.append(json.dumps([[c.position, c.start, c.end] for c in chunks]))
             blobs.append(vectors[first:first + len(chunks)].tobytes())
             first += len(chunks)
-        return {**batch, "spans": np.array(spans, dtype=object), "vectors": np.array(blobs, dtype=object),
-                "version": np.array([self.encoder.version] * len(kinds), dtype=object)}
+        return {**rows, "spans": spans, "vectors": blobs, "version": [self.encoder.version] * len(chunked)}
 
 
 # -- stage 3: the writer -------------------------------------------------------------------------------
@@ -175,8 +202,10 @@ def ray_ingest_files(store: Store, encoder: Encoder, paths: Sequence[str | Path]
     report = IngestReport()
     started = time.perf_counter()
     writer = _Writer(store, encoder.version, config, report, progress)
-    for batch in dataset.iter_batches(batch_size=config.batch_size, batch_format="numpy", prefetch_batches=2):
-        writer.take(batch)
+    # A batch of ``None`` rows is one block as it comes: one packet, taken the moment it is ready.
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+        for rows in unpack(batch):
+            writer.take(rows)
     writer.flush()
     report.seconds = time.perf_counter() - started
     return report
@@ -189,19 +218,21 @@ def build_dataset(paths: Sequence[str | Path], encoder: Encoder, chunking: Chunk
 
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # the writer's "later record wins" needs input order
-    # One block goes to one encoder call, and Ray Data merges a task's output into blocks of up to 128 MiB,
-    # so a single file would reach one actor only. Small blocks (tens of records), which the pool bundles
-    # back into calls of ``encode_batch`` records, let every actor take a share of any file.
+    # Ray Data merges what a task yields into blocks of up to 128 MiB, hands an actor a whole block per
+    # task and passes a task's results on only when the task ends: one file would be one task on one
+    # actor, written at the very end. With a block size below that of any packet, every packet is a block
+    # of its own, hence a task of its own: the actors share any file, and each packet's results reach the
+    # writer (in input order) as soon as it is encoded.
     context.target_max_block_size = BLOCK_BYTES
     files = ray.data.from_items([{"path": str(Path(p).resolve()), "file": i} for i, p in enumerate(paths)],
                                 override_num_blocks=max(1, len(paths)))
     # Reading takes no CPU slot: it is light, and a slot held by a reader would idle an encoder.
-    records = files.map_batches(read_files, batch_size=1, num_cpus=0,
+    packets = files.map_batches(read_files, batch_size=1, num_cpus=0,
                                 fn_kwargs={"config": config, "block_rows": ray_config.encode_batch})
     # An encoder's name is its registered name or its model directory's path: what a worker loads it by.
-    return records.map_batches(
-        worker, batch_size=ray_config.encode_batch, batch_format="numpy", num_cpus=ray_config.threads,
-        compute=ray.data.ActorPoolStrategy(size=workers),
+    return packets.map_batches(
+        worker, batch_size=1, batch_format="numpy", num_cpus=ray_config.threads,
+        compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=ray_config.in_flight),
         fn_constructor_kwargs={"encoder": encoder.name, "backend": backend_of(encoder.version),
                                "threads": ray_config.threads, "chunking": chunking})
 
@@ -217,11 +248,10 @@ class _Writer:
         self.done: set[int] = set()  # sequence numbers already taken: a row seen twice is written once
         self.topics = NewItemTopics(store)  # as a local ingest does: saved topics reach new items too
 
-    def take(self, batch: dict[str, np.ndarray]) -> None:
-        """Queue the rows of ``batch``, writing whenever ``batch_size`` records are queued."""
-        columns = {name: batch[name].tolist() for name in ("seq", "kind", "id", "text", "metadata", "error",
-                                                           "spans", "vectors", "version")}
-        for row in zip(*columns.values(), strict=True):
+    def take(self, rows: dict[str, list[Any]]) -> None:
+        """Queue the encoded ``rows`` (one packet's columns), writing whenever ``batch_size`` records are queued."""
+        columns = [rows[name] for name in (*COLUMNS, "spans", "vectors", "version")]
+        for row in zip(*columns, strict=True):
             seq, kind, item_id, text, metadata, error, spans, vectors, version = row
             if seq in self.done:
                 continue
