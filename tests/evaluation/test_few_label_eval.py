@@ -10,7 +10,16 @@ import pytest
 
 from selfsim.data.label_files import read_label_file
 from selfsim.errors import ConfigError, InputError
-from selfsim.evaluation.classify import FewLabelsConfig, evaluate_few_labels, read_labelled, sample_per_class
+from selfsim.evaluation.classify import (
+    Candidate,
+    FewLabelsConfig,
+    MethodResult,
+    choose_by_dev,
+    evaluate_few_labels,
+    read_labelled,
+    sample_per_class,
+    split_dev,
+)
 
 
 class WordEncoder:
@@ -99,10 +108,63 @@ def test_fine_tune_methods_share_one_fine_tune_per_draw(encoder) -> None:  # noq
              "a dull mess", "boring and stupid", "I hated it", "a bad plot", "bad acting"]
     labels = ["pos"] * 5 + ["neg"] * 5
     functions = [KeywordFunction("praise", "pos", ["good"]), KeywordFunction("scorn", "neg", ["bad"])]
-    config = FewLabelsConfig(per_class=(2,), seeds=1, methods=("finetune", "finetune+weak"), pool_size=None,
+    candidates = (Candidate("finetune"), Candidate("finetune+weak"), Candidate("finetune+weak", combine="majority"))
+    config = FewLabelsConfig(per_class=(2,), seeds=1, candidates=candidates, pool_size=None,
                              finetune=ContrastiveFinetuneConfig(min_steps=2, max_steps=2))
     results = evaluate_few_labels(train, labels, ["a good film", "a bad film"], ["pos", "neg"], encoder, config,
-                                  functions=functions)
-    assert [r.method for r in results] == ["finetune", "finetune+weak"]
-    assert all(len(r.accuracy) == 1 for r in results)
+                                  functions=functions, final_texts=["bad fun", "good fun", "a mess"])
+    assert [r.method for r in results] == ["finetune", "finetune+weak", "finetune+weak majority"]
+    assert all(len(r.accuracy) == 1 and len(r.final_predictions[0]) == 3 for r in results)
     assert "fine-tuned on the 4 drawn labels, 2 steps" in results[1].notes[0]
+
+
+def test_split_dev_is_seeded_and_disjoint() -> None:
+    dev, rest = split_dev(100, 20, seed=0)
+    again, _ = split_dev(100, 20, seed=0)
+    other, _ = split_dev(100, 20, seed=1)
+    assert np.array_equal(dev, again) and not np.array_equal(dev, other)
+    assert len(dev) == 20 and np.array_equal(np.sort(np.concatenate([dev, rest])), np.arange(100))
+    with pytest.raises(ConfigError, match="dev split"):
+        split_dev(10, 10)
+
+
+def test_candidates_name_their_settings_and_refuse_settings_their_method_lacks() -> None:
+    assert Candidate("self-train", threshold=0.8).name == "self-train t=0.8"
+    assert Candidate("finetune+weak", combine="majority").name == "finetune+weak majority"
+    assert Candidate("probe").settings() == {}
+    with pytest.raises(ConfigError, match="threshold"):
+        Candidate("probe", threshold=0.8)
+    with pytest.raises(ConfigError, match="combiner"):
+        Candidate("self-train", combine="majority")
+    with pytest.raises(ConfigError, match="once"):
+        FewLabelsConfig(candidates=(Candidate("probe"), Candidate("probe")))
+
+
+def test_choose_by_dev_takes_the_best_mean_and_the_first_on_a_tie() -> None:
+    rows = [MethodResult("probe", 8, accuracy=[0.6, 0.8]), MethodResult("a", 8, accuracy=[0.7, 0.7]),
+            MethodResult("b", 8, accuracy=[0.5, 0.7])]
+    assert choose_by_dev(rows).method == "probe"  # 0.7 both: the one listed first
+    rows.append(MethodResult("c", 8, accuracy=[0.9, 0.6]))
+    assert choose_by_dev(rows).method == "c"
+
+
+def test_final_texts_keep_predictions_that_only_the_caller_scores() -> None:
+    rng = np.random.default_rng(2)
+    words = ["good film", "good plot", "bad film", "bad plot"]
+    train = [words[i] for i in rng.integers(0, 4, 100)]
+    labels = ["pos" if t.startswith("good") else "neg" for t in train]
+    candidates = (Candidate("probe"), Candidate("self-train", threshold=0.6), Candidate("self-train", threshold=0.9))
+    config = FewLabelsConfig(per_class=(2,), seeds=2, candidates=candidates, pool_size=None)
+    final = ["bad film", "good plot", "good film"]
+    results = evaluate_few_labels(train, labels, words, ["pos", "pos", "neg", "neg"], WordEncoder(), config,
+                                  final_texts=final)
+    assert [r.method for r in results] == ["probe", "self-train t=0.6", "self-train t=0.9"]
+    assert results[1].summary()["settings"] == {"threshold": 0.6}
+    assert all(len(r.final_predictions) == 2 and len(r.final_predictions[0]) == 3 for r in results)
+    gold = ["neg", "pos", "pos"]
+    chosen = choose_by_dev(results)
+    scored = chosen.scored_on(gold)
+    assert scored.method == chosen.method and scored.accuracy == [
+        float(np.mean(p == np.asarray(gold))) for p in chosen.final_predictions]
+    with pytest.raises(ConfigError, match="final_texts"):
+        MethodResult("probe", 2, accuracy=[1.0]).scored_on(["pos"])

@@ -26,6 +26,15 @@ seeds. Methods:
 The fine-tune runs once per draw; ``finetune``, ``finetune+self-train`` and
 ``finetune+weak`` all use that one encoder.
 
+Choosing on dev, scoring test once: a run can score *candidates* (a method
+plus the settings it varies, :class:`Candidate`, such as a self-training
+threshold or the weak labels' combiner) on a dev split passed as the scored
+set, while ``final_texts`` (a test split, without its labels) only collect
+each candidate's predictions; the caller picks one candidate per budget with
+:func:`choose_by_dev` and scores just that one on the test labels with
+:meth:`MethodResult.scored_on`. :func:`split_dev` carves a seeded dev split
+from a training file that has none.
+
 Every method is one configuration of the few-label classifier that ``selfsim
 classify fit`` trains too (:class:`selfsim.tasks.classify.estimator.FewLabelClassifier`;
 :func:`method_config` says which), and the fine-tune is the same step before it
@@ -36,6 +45,7 @@ users run.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -50,7 +60,13 @@ import numpy as np
 from selfsim.data.readers import read_jsonl
 from selfsim.encoders.base import Encoder
 from selfsim.errors import ConfigError, NotFoundError, RecordError
-from selfsim.tasks.classify.estimator import FewLabelClassifier, FewLabelConfig, WeakLabels, weak_labels_from_votes
+from selfsim.tasks.classify.estimator import (
+    Combine,
+    FewLabelClassifier,
+    FewLabelConfig,
+    WeakLabels,
+    weak_labels_from_votes,
+)
 from selfsim.tasks.classify.probe import ProbeConfig
 from selfsim.tasks.classify.propagation import PropagationConfig
 from selfsim.tasks.classify.self_training import SelfTrainingConfig
@@ -60,6 +76,7 @@ from selfsim.training.setfit import ContrastiveFinetuneConfig, FinetuneReport, f
 METHODS = ("probe", "self-train", "propagation", "finetune", "finetune+self-train", "weak", "finetune+weak")
 WEAK_METHODS = ("weak", "finetune+weak")  # these need labelling functions
 FINETUNE_METHODS = ("finetune", "finetune+self-train", "finetune+weak")  # these share one fine-tune per draw
+SELF_TRAINING_METHODS = ("self-train", "finetune+self-train")  # these take a self-training threshold
 Log = Callable[[str], None]
 
 
@@ -105,6 +122,56 @@ def sample_per_class(labels: Sequence[Any], per_class: int, seed: int) -> np.nda
     picked = [rng.choice(np.flatnonzero(labels == c), size=min(per_class, int((labels == c).sum())), replace=False)
               for c in np.unique(labels)]
     return np.sort(np.concatenate(picked))
+
+
+def split_dev(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded dev split of ``n`` rows: (``size`` dev indices, the other indices), each sorted.
+
+    For data with a train and a test file only: the dev rows leave the training
+    file, so no draw, labelled or unlabelled, ever contains them.
+    """
+    if not 0 < size < n:
+        raise ConfigError(f"a dev split needs between 1 and {n - 1} of the {n} rows, not {size}.")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[:size]), np.sort(order[size:])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration a run scores: a method and the settings it varies (None: the run's own setting).
+
+    ``threshold`` is the self-training τ (``self-train``, ``finetune+self-train``);
+    ``combine`` how the weak methods turn votes into labels (Dawid–Skene
+    ``label-model`` or ``majority`` vote).
+    """
+
+    method: str
+    threshold: float | None = None
+    combine: Combine | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method {self.method!r}; use some of {', '.join(METHODS)}.")
+        if self.threshold is not None and self.method not in SELF_TRAINING_METHODS:
+            raise ConfigError(f"{self.method!r} takes no self-training threshold; give one to "
+                              f"{' or '.join(SELF_TRAINING_METHODS)}.")
+        if self.combine is not None and self.method not in WEAK_METHODS:
+            raise ConfigError(f"{self.method!r} takes no combiner; give one to {' or '.join(WEAK_METHODS)}.")
+
+    @property
+    def name(self) -> str:
+        """The method, then the settings it varies: ``self-train t=0.8``, ``weak majority``."""
+        parts = [self.method]
+        if self.threshold is not None:
+            parts.append(f"t={self.threshold:g}")
+        if self.combine is not None:
+            parts.append(self.combine)
+        return " ".join(parts)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings this candidate varies (empty: the run's own)."""
+        found = {"threshold": self.threshold, "combine": self.combine}
+        return {k: v for k, v in found.items() if v is not None}
 
 
 class EmbeddingCache:
@@ -156,6 +223,7 @@ class FewLabelsConfig:
     per_class: tuple[int, ...] = (8, 16, 64)
     seeds: int = 5
     methods: tuple[str, ...] = tuple(m for m in METHODS if m not in WEAK_METHODS)
+    candidates: tuple[Candidate, ...] = ()  # when given, scored instead of ``methods`` (one each, run's settings)
     pool_size: int | None = 20000
     finetune_pool: int = 1000
     pool_seed: int = 0
@@ -170,11 +238,19 @@ class FewLabelsConfig:
             raise ConfigError(f"unknown method {unknown[0]!r}; use some of {', '.join(METHODS)}.")
         if not self.per_class or min(self.per_class) < 1 or self.seeds < 1:
             raise ConfigError("use at least one label per class and at least one seed.")
+        names = [c.name for c in self.scored()]
+        if len(set(names)) != len(names):
+            raise ConfigError("give each candidate once; two have the same method and settings.")
+
+    def scored(self) -> tuple[Candidate, ...]:
+        """The candidates a run scores: ``candidates``, or one per method at the run's settings."""
+        return self.candidates or tuple(Candidate(m) for m in self.methods)
 
 
 @dataclass
 class MethodResult:
-    """One method at one label budget: per-seed accuracy, macro-F1 and seconds."""
+    """One candidate (``method`` is its name) at one label budget: per-seed accuracy, macro-F1 and seconds on the
+    scored split and, when the run had ``final_texts``, the predictions on them, per seed, not yet scored."""
 
     method: str
     per_class: int
@@ -182,27 +258,56 @@ class MethodResult:
     macro_f1: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    candidate: Candidate | None = None
+    final_predictions: list[np.ndarray] = field(default_factory=list)
+
+    def scored_on(self, gold: Sequence[str]) -> MethodResult:
+        """This candidate's kept predictions on the final texts scored against their ``gold`` labels."""
+        if not self.final_predictions:
+            raise ConfigError(f"{self.method!r} kept no predictions; run the evaluation with final_texts.")
+        result = MethodResult(self.method, self.per_class, seconds=list(self.seconds), candidate=self.candidate)
+        for predicted in self.final_predictions:
+            _score(result, predicted, np.asarray(gold), 0.0)
+        result.seconds = list(self.seconds)
+        return result
 
     def summary(self) -> dict[str, Any]:
         """Means and standard deviations (in percent) plus the per-seed values."""
-        return {"method": self.method, "per_class": self.per_class, "seeds": len(self.accuracy),
+        settings = {} if self.candidate is None else {"base_method": self.candidate.method,
+                                                      "settings": self.candidate.settings()}
+        return {"method": self.method, **settings, "per_class": self.per_class, "seeds": len(self.accuracy),
                 "accuracy_mean": _pct(np.mean(self.accuracy)), "accuracy_std": _pct(np.std(self.accuracy)),
                 "macro_f1_mean": _pct(np.mean(self.macro_f1)), "macro_f1_std": _pct(np.std(self.macro_f1)),
                 "seconds_mean": round(float(np.mean(self.seconds)), 1),
                 "accuracy": [_pct(a) for a in self.accuracy], "notes": self.notes}
 
 
+def choose_by_dev(results: Sequence[MethodResult]) -> MethodResult:
+    """The result with the highest mean accuracy on the scored (dev) split; on a tie, the one listed first (list
+    the simpler and cheaper candidates first)."""
+    if not results:
+        raise ConfigError("there is nothing to choose from; score at least one candidate.")
+    best = max(float(np.mean(r.accuracy)) for r in results)
+    return next(r for r in results if float(np.mean(r.accuracy)) == best)
+
+
 def evaluate_few_labels(train_texts: Sequence[str], train_labels: Sequence[str], test_texts: Sequence[str],
                         test_labels: Sequence[str], encoder: Encoder, config: FewLabelsConfig = FewLabelsConfig(),
                         extra_unlabelled: Sequence[str] = (), cache: EmbeddingCache | None = None,
-                        log: Log | None = None, functions: Sequence[LabellingFunction] = ()) -> list[MethodResult]:
-    """Run every method of ``config`` at every label budget and seed; see the module docstring.
+                        log: Log | None = None, functions: Sequence[LabellingFunction] = (),
+                        final_texts: Sequence[str] = ()) -> list[MethodResult]:
+    """Run every candidate of ``config`` at every label budget and seed; see the module docstring.
 
     ``extra_unlabelled`` texts (for example a dev split without its labels) join
     the unlabelled pool. ``cache`` lets a caller reuse embeddings across calls.
     ``functions`` are the labelling functions the weak methods apply.
+    ``final_texts`` are texts whose labels the caller holds back (a test split,
+    when ``test_texts`` is the dev split): every candidate's predictions on them
+    are kept per seed (``final_predictions``), never scored here.
     """
-    if not functions and any(m in WEAK_METHODS for m in config.methods):
+    candidates = config.scored()
+    methods = {c.method for c in candidates}
+    if not functions and methods & set(WEAK_METHODS):
         raise ConfigError("the weak methods need labelling functions; give a functions file, or drop "
                           f"{' and '.join(WEAK_METHODS)}.")
     say = log or (lambda message: None)
@@ -215,130 +320,165 @@ def evaluate_few_labels(train_texts: Sequence[str], train_labels: Sequence[str],
     pool_vectors = cache(pool_texts)
     test_vectors = cache(list(test_texts))
     extra_vectors = cache(list(extra_unlabelled))
-    say(f"embedded {len(pool_texts) + len(test_texts) + len(extra_unlabelled):,} texts in "
+    final_vectors = cache(list(final_texts)) if final_texts else None
+    say(f"embedded {len(pool_texts) + len(test_texts) + len(extra_unlabelled) + len(final_texts):,} texts in "
         f"{time.perf_counter() - started:.0f} s")
     results: list[MethodResult] = []
     for k in config.per_class:
-        by_method = {m: MethodResult(m, k) for m in config.methods}
+        by_name = {c.name: MethodResult(c.name, k, candidate=c if config.candidates else None) for c in candidates}
         for seed in range(config.seeds):
             labelled = sample_per_class(pool_labels, k, seed)
             rest = np.setdiff1d(np.arange(len(pool_texts)), labelled)
             unlabelled = np.concatenate([pool_vectors[rest], extra_vectors])
             x, y = pool_vectors[labelled], pool_labels[labelled]
             draw = _Draw(y, test_gold, config, seed)
-            for method in ("probe", "self-train", "propagation"):
-                if method in config.methods:
-                    model = draw.score(method, by_method[method], x, unlabelled, test_vectors)
-                    if method == "self-train":
-                        by_method[method].notes.append(
+            for c in candidates:
+                if c.method in ("probe", "self-train", "propagation"):
+                    model = draw.score(c, by_name[c.name], x, unlabelled, (test_vectors, final_vectors))
+                    if c.method == "self-train":
+                        by_name[c.name].notes.append(
                             f"seed {seed}: kept round {model.best_round_} of {len(model.rounds_) - 1}, "
                             f"{len(model.pseudo_index_)} pseudo-labels")
             texts = [pool_texts[i] for i in labelled]
             unlabelled_texts = [pool_texts[i] for i in rest] + list(extra_unlabelled)
-            weak = None
-            if any(m in WEAK_METHODS for m in config.methods):
-                weak = _weak_labels(functions, texts, x, y, unlabelled_texts, unlabelled)
-                if "weak" in by_method:
-                    draw.score("weak", by_method["weak"], x, unlabelled, test_vectors, weak[0], weak[1])
-                    by_method["weak"].notes.append(f"seed {seed}: {weak[0].describe()}")
-            if any(m in FINETUNE_METHODS for m in config.methods):
-                _finetune_run(encoder, texts, unlabelled_texts, len(extra_unlabelled), test_texts,
-                              draw, (x, unlabelled, test_vectors), weak, by_method)
+            weak: dict[str, tuple[WeakLabels, float]] = {}
+            for combine in dict.fromkeys(_combine(c) for c in candidates if c.method in WEAK_METHODS):
+                weak[combine] = _weak_labels(functions, texts, x, y, unlabelled_texts, unlabelled, combine)
+            for c in candidates:
+                if c.method == "weak":
+                    labels, seconds = weak[_combine(c)]
+                    draw.score(c, by_name[c.name], x, unlabelled, (test_vectors, final_vectors), labels, seconds)
+                    by_name[c.name].notes.append(f"seed {seed}: {labels.describe()}")
+            tuned = [(c, by_name[c.name]) for c in candidates if c.method in FINETUNE_METHODS]
+            if tuned:
+                _finetune_run(encoder, texts, unlabelled_texts, len(extra_unlabelled), (test_texts, final_texts),
+                              draw, (x, unlabelled, test_vectors, final_vectors), weak, tuned)
             say(f"{k:>3} per class, seed {seed}: " + ", ".join(
-                f"{m} {100 * r.accuracy[-1]:.1f}" for m, r in by_method.items() if len(r.accuracy) > seed))
-        results.extend(by_method.values())
+                f"{m} {100 * r.accuracy[-1]:.1f}" for m, r in by_name.items() if len(r.accuracy) > seed))
+        results.extend(by_name.values())
     return results
 
 
-def method_config(method: str, config: FewLabelsConfig, seed: int) -> FewLabelConfig:
-    """The few-label classifier's settings for ``method`` on the draw of ``seed``: the growth the method names
-    (``finetune+...`` methods: the part after the fine-tune), no held-out measurement (the test set scores)."""
-    growth = method.removeprefix("finetune").removeprefix("+")
+def method_config(method: str | Candidate, config: FewLabelsConfig, seed: int) -> FewLabelConfig:
+    """The few-label classifier's settings for ``method`` (a name or a :class:`Candidate`, whose settings win)
+    on the draw of ``seed``: the growth the method names (``finetune+...`` methods: the part after the
+    fine-tune), no held-out measurement (the scored split scores)."""
+    candidate = method if isinstance(method, Candidate) else Candidate(method)
+    growth = candidate.method.removeprefix("finetune").removeprefix("+")
     semi = growth if growth in ("self-train", "propagation") else "none"
-    return FewLabelConfig(semi=semi, probe=config.probe,  # type: ignore[arg-type]
-                          self_training=_seeded(config.self_training, seed), propagation=config.propagation,
-                          held_out=False)
+    self_training = _seeded(config.self_training, seed)
+    if candidate.threshold is not None:
+        self_training = dataclasses.replace(self_training, threshold=candidate.threshold)
+    return FewLabelConfig(semi=semi, probe=config.probe, self_training=self_training,  # type: ignore[arg-type]
+                          propagation=config.propagation, combine=_combine(candidate), held_out=False)
 
 
-def fit_method(method: str, vectors: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray,
+def fit_method(method: str | Candidate, vectors: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray,
                config: FewLabelsConfig = FewLabelsConfig(), seed: int = 0,
                weak: WeakLabels | None = None) -> FewLabelClassifier:
-    """The few-label classifier ``method`` trains on one draw: labelled ``vectors``/``labels``, ``unlabelled``
-    vectors, and for the weak methods the ``weak`` labels of unlabelled rows."""
-    if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; use one of {', '.join(METHODS)}.")
-    if method in WEAK_METHODS and weak is None:
-        raise ConfigError(f"the method {method!r} needs weak labels; apply labelling functions first.")
+    """The few-label classifier ``method`` (a name or a :class:`Candidate`) trains on one draw: labelled
+    ``vectors``/``labels``, ``unlabelled`` vectors, and for the weak methods the ``weak`` labels of unlabelled
+    rows."""
+    name = method.method if isinstance(method, Candidate) else method
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; use one of {', '.join(METHODS)}.")
+    if name in WEAK_METHODS and weak is None:
+        raise ConfigError(f"the method {name!r} needs weak labels; apply labelling functions first.")
     return FewLabelClassifier(method_config(method, config, seed)).fit(
-        vectors, labels, unlabelled=unlabelled, weak_labels=weak if method in WEAK_METHODS else None)
+        vectors, labels, unlabelled=unlabelled, weak_labels=weak if name in WEAK_METHODS else None)
 
 
 class _Draw:
-    """One labelled draw's classes, the test set's gold classes and the run's settings: scores methods."""
+    """One labelled draw's classes, the scored split's gold classes and the run's settings: scores candidates."""
 
     def __init__(self, y: np.ndarray, test_y: np.ndarray, config: FewLabelsConfig, seed: int) -> None:
         self.y, self.test_y, self.config, self.seed = y, test_y, config, seed
 
-    def score(self, method: str, result: MethodResult, x: np.ndarray, unlabelled: np.ndarray, test_x: np.ndarray,
-              weak: WeakLabels | None = None, seconds: float = 0.0) -> FewLabelClassifier:
-        """Fit ``method`` on ``x`` (the draw's vectors) and score it on ``test_x``; ``seconds`` already spent on
-        it (embedding, weak labels) count towards its time."""
+    def score(self, candidate: Candidate, result: MethodResult, x: np.ndarray, unlabelled: np.ndarray,
+              views: tuple[np.ndarray, np.ndarray | None], weak: WeakLabels | None = None,
+              seconds: float = 0.0) -> FewLabelClassifier:
+        """Fit ``candidate`` on ``x`` (the draw's vectors), score it on the scored split's vectors (``views[0]``)
+        and keep its predictions on the final texts' (``views[1]``, if any); ``seconds`` already spent on it
+        (embedding, weak labels) count towards its time."""
         started = time.perf_counter()
-        model = fit_method(method, x, self.y, unlabelled, self.config, self.seed, weak)
+        test_x, final_x = views
+        model = fit_method(candidate, x, self.y, unlabelled, self.config, self.seed, weak)
         _score(result, model.predict(test_x), self.test_y, seconds + time.perf_counter() - started)
+        if final_x is not None:
+            result.final_predictions.append(model.predict(final_x))
         return model
 
 
+def _combine(candidate: Candidate) -> Combine:
+    return candidate.combine or "label-model"
+
+
 def _weak_labels(functions: Sequence[LabellingFunction], texts: Sequence[str], x: np.ndarray, y: np.ndarray,
-                 unlabelled_texts: Sequence[str], unlabelled: np.ndarray) -> tuple[WeakLabels, float]:
+                 unlabelled_texts: Sequence[str], unlabelled: np.ndarray,
+                 combine: Combine = "label-model") -> tuple[WeakLabels, float]:
     """Apply ``functions`` to the labelled and unlabelled texts and combine their votes (a Dawid–Skene label
-    model with the labelled texts' classes clamped) into weak labels of every unlabelled text at least one
-    function voted on; with the seconds it took."""
+    model with the labelled texts' classes clamped, or majority vote) into weak labels of every unlabelled text
+    at least one function voted on; with the seconds it took."""
     started = time.perf_counter()
     classes = np.unique(y)
     ids = [f"labelled-{i}" for i in range(len(texts))] + [f"unlabelled-{i}" for i in range(len(unlabelled_texts))]
     votes = apply_functions(functions, ids, [*texts, *unlabelled_texts], [str(c) for c in classes],
                             np.concatenate([x, unlabelled]),
                             Labelled(ids[:len(texts)], x, [str(label) for label in y]))
-    return weak_labels_from_votes(votes, y, classes), time.perf_counter() - started
+    return weak_labels_from_votes(votes, y, classes, combine=combine), time.perf_counter() - started
 
 
 def _finetune_run(encoder: Encoder, texts: list[str], unlabelled_texts: list[str], extra_count: int,
-                  test_texts: Sequence[str], draw: _Draw, frozen: tuple[np.ndarray, np.ndarray, np.ndarray],
-                  weak: tuple[WeakLabels, float] | None, by_method: dict[str, MethodResult]) -> None:
-    """Fine-tune the encoder on one draw's labels, then score every fine-tune method of ``by_method`` with it;
-    ``frozen`` holds the draw's, the unlabelled and the test vectors from the frozen encoder."""
+                  scored: tuple[Sequence[str], Sequence[str]], draw: _Draw,
+                  frozen: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None],
+                  weak: dict[str, tuple[WeakLabels, float]], tuned: list[tuple[Candidate, MethodResult]]) -> None:
+    """Fine-tune the encoder on one draw's labels, then score every fine-tune candidate of ``tuned`` with it;
+    ``scored`` holds the scored split's and the final texts, ``frozen`` the draw's, the unlabelled, the scored
+    and the final vectors from the frozen encoder."""
     config, seed, y = draw.config, draw.seed, draw.y
-    frozen_x, frozen_unlabelled, frozen_test_x = frozen
+    frozen_x, frozen_unlabelled, frozen_test_x, frozen_final_x = frozen
+    test_texts, final_texts = scored
     started = time.perf_counter()
-    with _finetuned(encoder, texts, y, config, seed) as (tuned, report):
-        x = tuned.encode(texts, batch_size=64)
-        test_x = tuned.encode(list(test_texts), batch_size=64)
+    with _finetuned(encoder, texts, y, config, seed) as (model, report):
+        x = model.encode(texts, batch_size=64)
+        test_x = model.encode(list(test_texts), batch_size=64)
+        final_x = model.encode(list(final_texts), batch_size=64) if final_texts else None
         base_seconds = time.perf_counter() - started
-        if "finetune" in by_method:
-            draw.score("finetune", by_method["finetune"], x, x[:0], test_x, seconds=base_seconds)
-            by_method["finetune"].notes.append(f"seed {seed}: {report.steps} steps, loss {report.first_loss:.3f} -> "
-                                               f"{report.last_loss:.3f}, {report.seconds:.0f} s")
-        if "finetune+self-train" in by_method:
-            started = time.perf_counter()
-            unlabelled = tuned.encode(_finetune_pool(unlabelled_texts, extra_count, config.finetune_pool, seed),
-                                      batch_size=64)
-            model = draw.score("finetune+self-train", by_method["finetune+self-train"], x, unlabelled, test_x,
-                               seconds=base_seconds + time.perf_counter() - started)
-            by_method["finetune+self-train"].notes.append(
-                f"seed {seed}: kept round {model.best_round_}, {len(model.pseudo_index_)} pseudo-labels")
-        if "finetune+weak" in by_method and weak is not None:
-            labels, weak_seconds = weak
-            started = time.perf_counter()
-            weak_x = tuned.encode([unlabelled_texts[i] for i in labels.index], batch_size=64)
-            # Only the weakly labelled unlabelled texts are embedded with the fine-tuned encoder; they are the
-            # unlabelled rows here, so the weak labels index them in order.
-            covered = WeakLabels(np.arange(len(labels.index)), labels.labels, labels.confidence)
-            draw.score("finetune+weak", by_method["finetune+weak"], _side_by_side(frozen_x, x),
-                       _side_by_side(frozen_unlabelled[labels.index], weak_x), _side_by_side(frozen_test_x, test_x),
-                       covered, weak_seconds + base_seconds + time.perf_counter() - started)
-            by_method["finetune+weak"].notes.append(f"seed {seed}: {labels.describe()}; encoder fine-tuned on the "
-                                                    f"{len(texts)} drawn labels, {report.steps} steps")
+        pool: np.ndarray | None = None
+        covered: dict[int, np.ndarray] = {}  # unlabelled row -> its fine-tuned vector, shared by the combiners
+        for candidate, result in tuned:
+            if candidate.method == "finetune":
+                draw.score(candidate, result, x, x[:0], (test_x, final_x), seconds=base_seconds)
+                result.notes.append(f"seed {seed}: {report.steps} steps, loss {report.first_loss:.3f} -> "
+                                    f"{report.last_loss:.3f}, {report.seconds:.0f} s")
+            elif candidate.method == "finetune+self-train":
+                begun = time.perf_counter()
+                if pool is None:
+                    pool = model.encode(_finetune_pool(unlabelled_texts, extra_count, config.finetune_pool, seed),
+                                        batch_size=64)
+                fitted = draw.score(candidate, result, x, pool, (test_x, final_x),
+                                    seconds=base_seconds + time.perf_counter() - begun)
+                result.notes.append(f"seed {seed}: kept round {fitted.best_round_}, "
+                                    f"{len(fitted.pseudo_index_)} pseudo-labels")
+            elif candidate.method == "finetune+weak":
+                labels, weak_seconds = weak[_combine(candidate)]
+                begun = time.perf_counter()
+                missing = [int(i) for i in labels.index if int(i) not in covered]
+                if missing:
+                    covered.update(zip(missing, model.encode([unlabelled_texts[i] for i in missing], batch_size=64),
+                                       strict=True))
+                weak_x = np.stack([covered[int(i)] for i in labels.index]) if len(labels.index) else x[:0]
+                # Only the weakly labelled unlabelled texts are embedded with the fine-tuned encoder; they are
+                # the unlabelled rows here, so the weak labels index them in order.
+                rows = WeakLabels(np.arange(len(labels.index)), labels.labels, labels.confidence)
+                final_pair = None if final_x is None or frozen_final_x is None else _side_by_side(frozen_final_x,
+                                                                                                 final_x)
+                draw.score(candidate, result, _side_by_side(frozen_x, x),
+                           _side_by_side(frozen_unlabelled[labels.index], weak_x),
+                           (_side_by_side(frozen_test_x, test_x), final_pair), rows,
+                           weak_seconds + base_seconds + time.perf_counter() - begun)
+                result.notes.append(f"seed {seed}: {labels.describe()}; encoder fine-tuned on the "
+                                    f"{len(texts)} drawn labels, {report.steps} steps")
 
 
 def _side_by_side(frozen: np.ndarray, tuned: np.ndarray) -> np.ndarray:
@@ -383,8 +523,6 @@ def _pool(n: int, size: int | None, seed: int) -> np.ndarray:
 
 
 def _seeded(config: Any, seed: int) -> Any:
-    import dataclasses
-
     return dataclasses.replace(config, seed=seed)
 
 
