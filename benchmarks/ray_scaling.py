@@ -54,7 +54,8 @@ def scifact_slice(data: Path, count: int, target: Path) -> Path:
     return target
 
 
-def index_once(mode: str, file: Path, scratch: Path, workers: int = 1, threads: int = 1) -> dict[str, Any]:
+def index_once(mode: str, file: Path, scratch: Path, workers: int = 1, threads: int = 1,
+               encode_batch: int = 256) -> dict[str, Any]:
     """Index ``file`` into a fresh collection by ``mode`` (plain or ray); time loading the model and indexing."""
     from selfsim.app import Collection
     from selfsim.config import DEFAULT_ENCODER, IngestConfig
@@ -75,7 +76,7 @@ def index_once(mode: str, file: Path, scratch: Path, workers: int = 1, threads: 
             report = ingest_files(collection.store, encoder, [file], config, progress)
         else:
             report = ray_ingest_files(collection.store, encoder, [file], config,
-                                      RayIndexConfig(workers=workers, threads=1), progress)
+                                      RayIndexConfig(workers=workers, threads=1, encode_batch=encode_batch), progress)
         seconds = time.perf_counter() - started
         stored = len(collection)
     # Steady state: from the first batch written to the last (start-up, model loading and the first batch's
@@ -92,7 +93,6 @@ def encoding(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     import ray
 
     from selfsim.tasks.distributed.cluster import quiet_data
-    from selfsim.tasks.distributed.pipeline import RayIndexConfig
 
     file = scifact_slice(args.data, args.docs, scratch / "scifact.jsonl")
     rows: dict[str, Any] = {}
@@ -108,7 +108,7 @@ def encoding(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     init_seconds = round(time.perf_counter() - begun, 2)
     try:
         for workers in (1, 2):
-            rows[f"ray-{workers}"] = index_once("ray", file, scratch, workers)
+            rows[f"ray-{workers}"] = index_once("ray", file, scratch, workers, encode_batch=args.encode_batch)
             print(f"ray-{workers}  {rows[f'ray-{workers}']}", flush=True)
     finally:
         ray.shutdown()
@@ -130,7 +130,7 @@ def encoding(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
                           "in every row. steady_items_per_s (first write to last) overstates the Ray rows: "
                           "their writes lag the encoding by a packet or two (Ray Data's prefetching) until the "
                           "last one, so compare wall times.",
-            "ray_init_seconds": init_seconds, "encode_batch": RayIndexConfig().encode_batch,
+            "ray_init_seconds": init_seconds, "encode_batch": args.encode_batch,
             "rows": rows, "scaling_2_vs_1": round(scaling, 3), "ray_overhead_at_1": round(overhead, 4),
             "ray_overhead_at_1_with_cluster_start": round(with_init, 4),
             "writer": writer,
@@ -271,6 +271,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--encode-batch", type=int, default=None,
+                        help="records per Ray packet (default: RayIndexConfig's)")
     parser.add_argument("--plain-threads", type=int, nargs="+", default=[1],
                         help="Encoder threads of the plain rows (1 is always run: the targets' comparison).")
     parser.add_argument("--vectors", type=int, default=1_000_000)
@@ -285,6 +287,10 @@ def main() -> None:
     parser.add_argument("--search-from", type=Path, default=None,
                         help="Take part 2 from this earlier result JSON instead of running it.")
     args = parser.parse_args()
+    if args.encode_batch is None:
+        from selfsim.tasks.distributed.pipeline import RayIndexConfig
+
+        args.encode_batch = RayIndexConfig().encode_batch
     load_before = os.getloadavg()
     started = time.perf_counter()
     earlier: dict[str, Any] = {}
