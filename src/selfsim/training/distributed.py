@@ -102,8 +102,6 @@ def train_text_encoder_ray(base: str | Path, data: Sequence[Example], output_dir
     ``progress(n)`` is called once, with every step, when the run ends (the workers run in other processes).
     """
     ray = require_ray()
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
     from selfsim.objectives.text_objective import objective_class
 
@@ -121,12 +119,7 @@ def train_text_encoder_ray(base: str | Path, data: Sequence[Example], output_dir
     loop_config = {"model_dir": str(resolve_model_dir(base).resolve()), "data": list(data), "output": str(output),
                    "config": config, "validator": validator, "resume": resume, "description": data_description,
                    "threads": ray_config.threads}
-    resources = {"CPU": ray_config.threads} | ({"GPU": 1} if ray_config.use_gpu else {})
-    trainer = TorchTrainer(
-        worker_loop, train_loop_config=loop_config,
-        scaling_config=ScalingConfig(num_workers=ray_config.workers, use_gpu=ray_config.use_gpu,
-                                     resources_per_worker=resources),
-        run_config=RunConfig(name="selfsim", storage_path=str(storage)))
+    trainer = _trainer(worker_loop, loop_config, ray_config, "selfsim", storage)
     result = trainer.fit()
     if result.error is not None:
         raise result.error
@@ -280,8 +273,6 @@ def train_sequence_model_ray(split: LeaveOneOutSplit, model_config: SequenceConf
     evaluation's row when the run ends (the workers run in other processes).
     """
     ray = require_ray()
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
     from safetensors.torch import load_file
 
     ray_config = config.distributed
@@ -300,12 +291,7 @@ def train_sequence_model_ray(split: LeaveOneOutSplit, model_config: SequenceConf
                    "known_items": known_items, "resume": resume,
                    "config": replace(config, distributed=None, threads=ray_config.threads),
                    "output_dir": None if output_dir is None else str(Path(output_dir).resolve())}
-    resources = {"CPU": ray_config.threads} | ({"GPU": 1} if ray_config.use_gpu else {})
-    trainer = TorchTrainer(
-        sequence_worker_loop, train_loop_config=loop_config,
-        scaling_config=ScalingConfig(num_workers=ray_config.workers, use_gpu=ray_config.use_gpu,
-                                     resources_per_worker=resources),
-        run_config=RunConfig(name="selfsim-sequence", storage_path=str(storage)))
+    trainer = _trainer(sequence_worker_loop, loop_config, ray_config, "selfsim-sequence", storage)
     try:
         result = trainer.fit()
         if result.error is not None:
@@ -379,6 +365,19 @@ def sequence_worker_loop(loop_config: dict[str, Any]) -> None:
             "history": result.history, "stopped_by": result.stopped_by, "progress": rows}))
         ray.train.report({"rank": rank}, checkpoint=ray.train.Checkpoint.from_directory(directory))
 
+
+
+def _trainer(loop: Any, loop_config: dict[str, Any], ray_config: RayTrainConfig, name: str, storage: Path) -> Any:
+    """A Ray Train ``TorchTrainer`` running ``loop`` on ``ray_config.workers`` workers of ``threads`` CPUs each
+    (and a GPU each when asked), its run state under ``storage``."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    resources = {"CPU": ray_config.threads} | ({"GPU": 1} if ray_config.use_gpu else {})
+    return TorchTrainer(loop, train_loop_config=loop_config,
+                        scaling_config=ScalingConfig(num_workers=ray_config.workers, use_gpu=ray_config.use_gpu,
+                                                     resources_per_worker=resources),
+                        run_config=RunConfig(name=name, storage_path=str(storage)))
 
 def _check_cpus(ray: Any, ray_config: RayTrainConfig) -> None:
     """A clear error, instead of a wait that never ends, when the cluster has too few CPUs for the workers."""

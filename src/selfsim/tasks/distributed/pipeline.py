@@ -57,17 +57,17 @@ class RayIndexConfig:
     """How an index run uses the cluster.
 
     ``workers`` encoder actors (default: the cluster's CPUs divided by ``threads``), each running its
-    model on ``threads`` threads and taking ``encode_batch`` records per call (one packet): as many as
-    the single-process path encodes at once, since the encoder sorts a call's texts by length and pads
-    each batch only to its longest (packets of 64 encode about 8% slower than 256), and far more than
-    Ray's per-call cost (milliseconds against tens of seconds) needs; few enough that results reach the
-    writer every packet or two and a retried packet costs little. ``in_flight`` packets are queued on each
-    actor, so it never waits for its next input.
+    model on ``threads`` threads and taking ``encode_batch`` records per call (one packet). 128, measured
+    in ``benchmarks/ray_scaling.py``: the encoder sorts a call's texts by length and pads each batch only to
+    its longest, so packets of 64 encoded about 8% slower, while packets of 256 shared out unevenly at the
+    end of a job (two workers x1.57 one, against x1.92 with 128); Ray's per-call cost (milliseconds) is
+    negligible either way, results reach the writer every packet or two, and a retried packet costs little.
+    ``in_flight`` packets are queued on each actor, so it never waits for its next input.
     """
 
     workers: int | None = None
     threads: int = 1
-    encode_batch: int = 256
+    encode_batch: int = 128
     in_flight: int = 2
 
     def __post_init__(self) -> None:
