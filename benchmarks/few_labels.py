@@ -23,7 +23,7 @@ majority vote) is scored on dev, and the combiner chosen there on test once. TRE
 Runs can be split (``--datasets``, ``--per-class``) and merged into one result with ``--merge``.
 
 Usage: python benchmarks/few_labels.py [DATA_DIR] [--per-class 8,16,64] [--seeds 5] [--datasets sst2,trec]
-       [--merge] [--skip-weak-analysis] [--embedding-cache FILE]
+       [--merge] [--skip-weak-analysis] [--embedding-cache FILE] [--encoder mpnet --backend onnx]
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from selfsim.evaluation.classify import (
     read_labelled,
     split_dev,
 )
-from selfsim.registry import load_encoder
+from selfsim.registry import DEFAULT_BACKEND, load_encoder
 from selfsim.tasks.classify.label_model import ABSTAIN, DawidSkene, DawidSkeneConfig, MajorityVote
 from selfsim.tasks.classify.probe import LinearProbe
 from selfsim.tasks.classify.weak import analyse, apply_functions, load_functions
@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--sst2-pool", choices=("phrases", "sentences"), default="phrases",
                         help="draw SST-2 labels from the full train sentences or from all train phrases")
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND,
+                        help="what runs the frozen encoder: torch, onnx (fp32; best for mpnet) or onnx-int8")
     parser.add_argument("--name", default="few_labels", help="result file name under benchmarks/results/")
     parser.add_argument("--merge", action="store_true",
                         help="merge into the result file of the same name (runs split by data set or budget)")
@@ -127,7 +129,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    encoder = load_encoder(args.encoder)
+    encoder = load_encoder(args.encoder, backend=args.backend)
     if args.weak_only:
         run_weak_only(args.data / "sst2", EmbeddingCache(encoder), args.pool_size, args.encoder)
         return
@@ -135,7 +137,8 @@ def main() -> None:
     finetune_sizes = {int(s) for s in args.finetune_per_class.split(",") if s}
     thresholds = tuple(float(t) for t in args.thresholds.split(",") if t)
     report = earlier(args.name) if args.merge else {}
-    report.update({"encoder": args.encoder, "seeds": args.seeds, "protocol": PROTOCOL, "torch_threads": args.threads,
+    report.update({"encoder": args.encoder, "backend": args.backend, "seeds": args.seeds, "protocol": PROTOCOL,
+                   "torch_threads": args.threads,
                    "finetune": asdict(FewLabelsConfig().finetune),
                    "self_training": asdict(FewLabelsConfig().self_training),
                    "self_training_thresholds": list(thresholds), "finetune_per_class": sorted(finetune_sizes),
@@ -159,7 +162,8 @@ def main() -> None:
                            "date": time.strftime("%Y-%m-%dT%H:%M:%S")})
     report["seconds"] = round(sum(r["seconds"] for r in report["runs"]), 1)
     report.pop("partial", None)
-    report["targets"] = check_targets(report["datasets"])
+    # issue 17: SST-2 at 64 per class >= 82 with the default encoder, >= 85 with the stronger mpnet
+    report["targets"] = check_targets(report["datasets"], 85.0 if "mpnet" in args.encoder else 82.0)
     print_targets(report["targets"])
     write_result(args.name, report)
 
@@ -356,8 +360,9 @@ def _row(dataset: dict[str, Any], k: int) -> dict[str, Any] | None:
     return next((c for c in dataset.get("configurations", []) if c["per_class"] == k), None)
 
 
-def check_targets(datasets: dict[str, Any]) -> dict[str, Any]:
-    """The issue's targets, on the test scores of the configurations chosen on dev."""
+def check_targets(datasets: dict[str, Any], sst2_at_64: float) -> dict[str, Any]:
+    """The issue's targets, on the test scores of the configurations chosen on dev (SST-2 at 64 per class:
+    ``sst2_at_64``)."""
     targets: dict[str, Any] = {}
     for name, dataset in datasets.items():
         found: dict[str, Any] = {}
@@ -373,7 +378,8 @@ def check_targets(datasets: dict[str, Any]) -> dict[str, Any]:
                           "test_chosen_at_64": at_64["test"]["chosen"]["accuracy_mean"],
                           "gain_at_64": at_64["test_gain_over_probe"]})
             if name == "sst2":
-                found["at_64_reaches_82"] = at_64["test"]["chosen"]["accuracy_mean"] >= 82.0
+                found["at_64_target"] = sst2_at_64
+                found["at_64_reaches_target"] = at_64["test"]["chosen"]["accuracy_mean"] >= sst2_at_64
         if dataset.get("configurations"):
             found["slowest_configuration_minutes"] = round(max(c["seconds"] for c in dataset["configurations"]) / 60, 1)
         targets[name] = found

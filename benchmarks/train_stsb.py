@@ -1,4 +1,7 @@
-"""STS-B: fine-tune all-MiniLM-L6-v2 on the STS-B train pairs and report dev Spearman x100.
+"""STS-B: fine-tune an encoder on the STS-B train pairs and report dev Spearman x100.
+
+The encoder is all-MiniLM-L6-v2 by default (target 90.0), or any registered name or model
+directory, such as ``--base mpnet`` (target 90.5).
 
 Split: train on ``stsb/train.tsv`` (5,749 pairs, scores 0-5 rescaled to
 0-1); validate on ``stsb/dev.tsv`` (1,500 pairs) every ``--eval-every`` steps
@@ -23,6 +26,7 @@ from common import DEFAULT_DATA, limit_threads, write_result
 REFERENCE = {"all-MiniLM-L6-v2 unchanged": 86.62,
              "sentence-transformers CosineSimilarityLoss, 2 epochs (287 s/epoch)": 89.50}
 TARGET = 90.0
+TARGET_MPNET = 90.5  # issue 17, part 2: the stronger optional encoder after the best supervised recipe
 
 
 def main() -> None:
@@ -81,7 +85,8 @@ def main() -> None:
     reloaded = evaluate_sts(load_encoder(str(args.output)), dev)
     curve = json.loads((args.output / "training" / "curve.json").read_text())
     name = f"train_stsb_{args.objective}{'_' + args.name if args.name else ''}"
-    print(f"{name}: dev Spearman {reloaded.spearman:.2f} (target {TARGET})")
+    target = TARGET_MPNET if "mpnet" in args.base else TARGET
+    print(f"{name}: dev Spearman {reloaded.spearman:.2f} (target {target})")
     write_result(name, {
         "data": str(args.data / "stsb"), "split": "train on train.tsv; select best checkpoint on dev.tsv and "
         "report dev.tsv (dev is both the selection and the reported set)",
@@ -99,7 +104,7 @@ def main() -> None:
         "seconds_per_epoch": round(report.train_seconds / args.epochs, 1),
         "examples_per_second": round(report.examples_per_second, 2),
         "total_seconds": round(time.perf_counter() - started, 1),
-        "target": TARGET, "meets_target": reloaded.spearman >= TARGET, "reference": REFERENCE,
+        "target": target, "meets_target": reloaded.spearman >= target, "reference": REFERENCE,
         "report": report.to_dict()})
 
 
