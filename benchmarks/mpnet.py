@@ -20,11 +20,14 @@ Stages (``--stages``; each run merges its stages into benchmarks/results/mpnet.j
   the fp32 graph's, on STS-B dev sentences, for the export's recipe (every weight MatMul quantised) and for
   the same recipe leaving some MatMuls in fp32 (``nodes_to_exclude``), with each graph's throughput.
 
-Not run here (see the README): supervised STS-B training with mpnet (about 5x MiniLM's compute per
-step; benchmarks/train_stsb.py's best recipe takes longer than this benchmark's budget on 2 cores),
-SciFact nDCG@10 with mpnet (embedding the 5,183 abstracts takes longer than the budget; a subset is not
-comparable with the published full-corpus figure) and the semi-supervised few-label methods (they embed
-the whole 20k pool).
+Measured by the other benchmarks, with mpnet named there (each takes longer than this benchmark's budget
+on 2 cores; the README gives the figures):
+- supervised STS-B: ``benchmarks/train_stsb.py --base mpnet --objective cosine --epochs 1 --eval-every 120
+  --name mpnet`` (about 35 minutes);
+- SciFact nDCG@10 over the full corpus: ``benchmarks/retrieval.py --encoder mpnet --backend onnx --name mpnet``
+  (about 50 minutes, most of it embedding the 5,183 abstracts);
+- the semi-supervised few-label methods, chosen on dev: ``benchmarks/few_labels.py --encoder mpnet --backend onnx
+  --per-class 8,64 --finetune-per-class 8 --seeds 3 --threads 2 --name few_labels_mpnet``.
 
 Usage: python benchmarks/mpnet.py [DATA_DIR] [--stages speed,few] [--encoders minilm,mpnet]
        [--backends torch,onnx,onnx-int8] [--abstracts 200] [--per-class 8,64] [--seeds 5]
