@@ -394,8 +394,8 @@ def print_targets(targets: dict[str, Any]) -> None:
                   f"{t['gain_at_8']:+.2f} points ({'meets' if t['gain_at_8_met'] else 'BELOW'} +4)")
         if "gain_at_64" in t:
             print(f"  {name} at 64/class: {t['chosen_at_64']} {t['test_chosen_at_64']} ({t['gain_at_64']:+.2f} vs "
-                  "probe)" + ("" if "at_64_reaches_82" not in t else
-                              f"; {'meets' if t['at_64_reaches_82'] else 'BELOW'} 82"))
+                  "probe)" + ("" if "at_64_target" not in t else
+                              f"; {'meets' if t['at_64_reaches_target'] else 'BELOW'} {t['at_64_target']:g}"))
     sys.stdout.flush()
 
 
