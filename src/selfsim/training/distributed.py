@@ -307,10 +307,10 @@ def train_sequence_model_ray(split: LeaveOneOutSplit, model_config: SequenceConf
     model.eval()
     if known_items is not None:
         open_catalogue(model, known_items, text_vectors)
+    rows = summary.pop("progress")
     if progress is not None:
-        for row in summary.pop("progress"):
+        for row in rows:
             progress(row)
-    summary.pop("progress", None)
     return SequenceTrainingResult(model, **summary)
 
 
@@ -366,7 +366,6 @@ def sequence_worker_loop(loop_config: dict[str, Any]) -> None:
         ray.train.report({"rank": rank}, checkpoint=ray.train.Checkpoint.from_directory(directory))
 
 
-
 def _trainer(loop: Any, loop_config: dict[str, Any], ray_config: RayTrainConfig, name: str, storage: Path) -> Any:
     """A Ray Train ``TorchTrainer`` running ``loop`` on ``ray_config.workers`` workers of ``threads`` CPUs each
     (and a GPU each when asked), its run state under ``storage``."""
@@ -378,6 +377,7 @@ def _trainer(loop: Any, loop_config: dict[str, Any], ray_config: RayTrainConfig,
                         scaling_config=ScalingConfig(num_workers=ray_config.workers, use_gpu=ray_config.use_gpu,
                                                      resources_per_worker=resources),
                         run_config=RunConfig(name=name, storage_path=str(storage)))
+
 
 def _check_cpus(ray: Any, ray_config: RayTrainConfig) -> None:
     """A clear error, instead of a wait that never ends, when the cluster has too few CPUs for the workers."""
